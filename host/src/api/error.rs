@@ -1,0 +1,85 @@
+//! API errors: JSON `{"error": {"code", "message"}}` with a stable code and a message that
+//! names what was wrong.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to an API client.
+#[derive(Debug)]
+pub struct AppError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `plugin-not-found`.
+    pub code: &'static str,
+    /// Human-readable message naming what was wrong.
+    pub message: String,
+}
+
+impl AppError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError { status, code, message: message.into() }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 with `code`.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::runtime::LoadError> for AppError {
+    fn from(e: crate::runtime::LoadError) -> Self {
+        use crate::runtime::LoadError as L;
+        let code = match &e {
+            L::Manifest(_) => "invalid-manifest",
+            L::ReadComponent { .. } => "component-unreadable",
+            L::NotAComponent { .. } => "not-a-component",
+            L::Compile { .. } => "compile-failed",
+            L::WrongWorld { .. } => "wrong-world",
+            L::Capability { .. } => "capability-not-granted",
+            L::Link { .. } => "link-failed",
+            L::Config { .. } => "invalid-config",
+            L::Storage { .. } => "storage-failed",
+            L::Describe { .. } => "describe-failed",
+        };
+        let status = if matches!(e, L::Storage { .. }) {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        AppError::new(status, code, e.to_string())
+    }
+}
+
+impl From<crate::runtime::CallError> for AppError {
+    fn from(e: crate::runtime::CallError) -> Self {
+        use crate::runtime::CallError as C;
+        let status = match &e {
+            C::NotFound { .. } => StatusCode::NOT_FOUND,
+            C::Disabled { .. } | C::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            C::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        AppError::new(status, e.kind(), e.to_string())
+    }
+}
+
+/// JSON bodies that fail to parse become `invalid-json` errors naming the problem.
+impl From<axum::extract::rejection::JsonRejection> for AppError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        AppError::new(e.status(), "invalid-json", e.body_text())
+    }
+}

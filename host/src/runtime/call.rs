@@ -1,0 +1,235 @@
+//! Calling into plugins. Every call gets a fresh store and instance (cheap with the pooling
+//! allocator and copy-on-write memory), so nothing a call leaves in linear memory or
+//! globals can leak into the next one. Limits per call:
+//! - memory: the store's limiter traps growth past `limits.memory-mb`;
+//! - CPU: an epoch callback charges wall time spent in the call, minus time waiting on
+//!   outbound HTTP, against `limits.cpu-ms`;
+//! - wall time: a timeout of `limits.timeout-ms` around the whole call;
+//! - output: the result's JSON encoding must fit `limits.output-kb`.
+
+use super::bindings::{channel, routing};
+use super::error::CallError;
+use super::plugin::{Exports, Plugin};
+use super::state::{HostState, MemoryLimitExceeded};
+use super::{Runtime, Slot};
+use crate::manifest::PluginKind;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use wasmtime::component::Instance;
+use wasmtime::{Store, UpdateDeadline};
+
+/// The trap payload when a call runs wasm past its CPU limit.
+#[derive(Debug, thiserror::Error)]
+#[error("CPU limit exceeded")]
+struct CpuLimitExceeded;
+
+/// Counts bytes written, to size a result without allocating its encoding.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn encoded_size<R: Serialize>(value: &R) -> usize {
+    let mut counter = ByteCounter(0);
+    // Serializing generated WIT types into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+impl Runtime {
+    /// Asks router `name` where the conversation in `context` goes.
+    pub async fn route(
+        &self,
+        name: &str,
+        context: &routing::RouteContext,
+    ) -> Result<Result<routing::Decision, String>, CallError> {
+        let (slot, plugin) = self.slot_of_kind(name, PluginKind::Router)?;
+        let Exports::Router(indices) = &plugin.exports else { unreachable!("kind checked") };
+        self.guarded(&slot, &plugin, "route", async |store: &mut Store<HostState>, instance: &Instance| {
+            indices.load(&mut *store, instance)?.call_route(store, context).await
+        })
+        .await
+    }
+
+    /// Hands a webhook request to connector `name`.
+    pub async fn handle_webhook(
+        &self,
+        name: &str,
+        request: &channel::HttpRequest,
+    ) -> Result<Result<channel::WebhookOutcome, channel::WebhookError>, CallError> {
+        let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
+        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
+        self.guarded(
+            &slot,
+            &plugin,
+            "handle-webhook",
+            async |store: &mut Store<HostState>, instance: &Instance| {
+                indices.load(&mut *store, instance)?.call_handle_webhook(store, request).await
+            },
+        )
+        .await
+    }
+
+    /// Sends `message` through connector `name`.
+    pub async fn send(
+        &self,
+        name: &str,
+        message: &channel::OutboundMessage,
+    ) -> Result<channel::DeliveryResult, CallError> {
+        let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
+        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
+        self.guarded(&slot, &plugin, "send", async |store: &mut Store<HostState>, instance: &Instance| {
+            indices.load(&mut *store, instance)?.call_send(store, message).await
+        })
+        .await
+    }
+
+    /// Asks connector `name` for new events since `cursor`.
+    pub async fn poll(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+    ) -> Result<Result<channel::PollOutcome, String>, CallError> {
+        let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
+        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
+        self.guarded(&slot, &plugin, "poll", async |store: &mut Store<HostState>, instance: &Instance| {
+            indices.load(&mut *store, instance)?.call_poll(store, cursor).await
+        })
+        .await
+    }
+
+    /// Calls `describe` on a connector version that is not installed yet.
+    pub(crate) async fn call_describe(&self, plugin: &Plugin) -> Result<channel::ChannelInfo, CallError> {
+        let Exports::Connector(indices) = &plugin.exports else {
+            return Err(CallError::NotFound {
+                plugin: plugin.manifest().name.clone(),
+                kind: "connector".into(),
+            });
+        };
+        self.invoke(plugin, "describe", async |store: &mut Store<HostState>, instance: &Instance| {
+            indices.load(&mut *store, instance)?.call_describe(store).await
+        })
+        .await
+    }
+
+    /// [`Runtime::invoke`] behind the plugin's breaker, with metrics and logs.
+    async fn guarded<R: Serialize>(
+        &self,
+        slot: &Slot,
+        plugin: &Plugin,
+        export: &'static str,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let name = &plugin.manifest().name;
+        let admit = slot
+            .breaker
+            .admit()
+            .map_err(|t| CallError::Disabled { plugin: name.clone(), reason: t.reason })?;
+        let started = Instant::now();
+        let result = self.invoke(plugin, export, call).await;
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(_) => {
+                slot.breaker.success(admit);
+                slot.metrics.record(export, "ok", seconds);
+            }
+            Err(e) => {
+                slot.metrics.record(export, e.kind(), seconds);
+                tracing::warn!(plugin = %plugin.id(), export, error = %e, "plugin call failed");
+                if !e.is_plugin_fault() {
+                    slot.breaker.abandon(admit);
+                } else if slot.breaker.failure(admit, &e.to_string()) {
+                    slot.metrics.disabled.set(1);
+                    slot.metrics.trips.inc();
+                    tracing::error!(
+                        plugin = %plugin.id(),
+                        failures = slot.breaker.consecutive_failures(),
+                        error = %e,
+                        "breaker open: plugin disabled after repeated failures"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    /// One call: fresh store and instance, limits, and error classification.
+    async fn invoke<R: Serialize>(
+        &self,
+        plugin: &Plugin,
+        export: &'static str,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let limits = plugin.manifest().limits.clone();
+        let name = plugin.manifest().name.clone();
+        let mut store = Store::new(&self.engine, HostState::new(plugin.env.clone()));
+        store.limiter(|s| &mut s.limiter);
+        let budget_ns = u64::from(limits.cpu_ms) * 1_000_000;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut cx| {
+            let state = cx.data_mut();
+            let now = Instant::now();
+            let elapsed = now.duration_since(state.cpu_checked_at).as_nanos() as u64;
+            state.cpu_checked_at = now;
+            let waited = state.http_policy.waited_ns.swap(0, Ordering::Relaxed);
+            state.cpu_used_ns += elapsed.saturating_sub(waited);
+            if state.cpu_used_ns > budget_ns {
+                return Err(wasmtime::Error::new(CpuLimitExceeded));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            call(&mut store, &instance).await
+        };
+        let outcome = tokio::time::timeout(Duration::from_millis(u64::from(limits.timeout_ms)), run).await;
+        let result = match outcome {
+            Err(_) => return Err(CallError::Timeout { plugin: name, export, ms: limits.timeout_ms }),
+            Ok(result) => result,
+        };
+        match result {
+            Ok(value) => {
+                let bytes = encoded_size(&value);
+                let limit = limits.output_kb as usize * 1024;
+                if bytes > limit {
+                    return Err(CallError::OutputTooLarge { plugin: name, export, bytes, limit });
+                }
+                Ok(value)
+            }
+            Err(e) => Err(classify(e, name, export, &limits, &store)),
+        }
+    }
+}
+
+fn classify(
+    e: wasmtime::Error,
+    plugin: String,
+    export: &'static str,
+    limits: &crate::manifest::Limits,
+    store: &Store<HostState>,
+) -> CallError {
+    if e.downcast_ref::<CpuLimitExceeded>().is_some() {
+        return CallError::CpuLimit { plugin, export, ms: limits.cpu_ms };
+    }
+    if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
+        return CallError::MemoryLimit { plugin, export, message: m.to_string() };
+    }
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return CallError::Busy { plugin, message: e.to_string() };
+    }
+    let stderr = store.data().stderr_text();
+    let mut message = format!("{e:#}");
+    if !stderr.is_empty() {
+        message.push_str(&format!(" (stderr: {stderr})"));
+    }
+    CallError::Trap { plugin, export, message }
+}

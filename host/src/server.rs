@@ -1,0 +1,185 @@
+//! `seam serve`: open the data directory, start the runtime, load the bundled plugins and
+//! any in the plugin directory, make sure an admin key exists, and serve HTTP.
+
+use crate::api::{self, AppState, auth::ApiKeys, auth::Role};
+use crate::bundled::BUNDLED;
+use crate::metrics::Metrics;
+use crate::runtime::{PluginSource, Runtime, RuntimeOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings of `seam serve`; every field has a zero-config default.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where the database and the artifact cache live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Extra plugin directories to load at start (each subdirectory with a `seam.toml`).
+    pub plugin_dir: Option<PathBuf>,
+    /// Skip the bundled plugins.
+    pub no_bundled: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            data_dir: PathBuf::from("seam-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            plugin_dir: None,
+            no_bundled: false,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory or database could not be opened.
+    #[error("data directory {0}: {1}")]
+    Data(PathBuf, String),
+    /// The runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::StartError),
+    /// The API keys could not be set up.
+    #[error(transparent)]
+    Keys(#[from] crate::api::auth::KeyError),
+    /// The listener could not bind.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// A started host: runtime, keys, router; not yet listening.
+pub struct Host {
+    /// The app state handlers share.
+    pub state: AppState,
+    /// The admin key created on this start, to be shown once.
+    pub new_admin_key: Option<String>,
+}
+
+/// Opens everything `seam serve` needs and loads plugins. Plugins that fail to load are
+/// logged and skipped: one bad plugin never keeps the host from starting.
+pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
+    let data = &options.data_dir;
+    std::fs::create_dir_all(data).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let db = sled::Config::new()
+        .path(data.join("db"))
+        .open()
+        .map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let runtime_options = RuntimeOptions { cache_dir: Some(data.join("cache")), ..RuntimeOptions::default() };
+    let runtime = Runtime::new(runtime_options, db.clone(), Metrics::default())?;
+
+    if !options.no_bundled {
+        for bundled in BUNDLED {
+            match bundled.source() {
+                Ok(source) => load_logged(&runtime, source, &BTreeMap::new()).await,
+                Err(e) => {
+                    tracing::error!(plugin = bundled.name, error = %e, "bundled plugin manifest is invalid")
+                }
+            }
+        }
+    }
+    let mut roots = Vec::new();
+    if let Some(dir) = &options.plugin_dir {
+        load_dir(&runtime, dir).await;
+        if let Ok(canonical) = dir.canonicalize() {
+            roots.push(canonical);
+        }
+    }
+
+    let keys = ApiKeys::open(&db)?;
+    let mut new_admin_key = None;
+    if let Ok(key) = std::env::var("SEAM_ADMIN_KEY") {
+        if keys.verify(&key).is_none() {
+            keys.insert(&key, "SEAM_ADMIN_KEY", Role::Admin)?;
+        }
+    } else if !keys.has_admin()? {
+        let (key, _) = keys.create("first admin", Role::Admin)?;
+        new_admin_key = Some(key);
+    }
+    let state = AppState { runtime, keys, plugin_roots: Some(roots) };
+    Ok(Host { state, new_admin_key })
+}
+
+async fn load_logged(runtime: &Runtime, source: PluginSource, config: &BTreeMap<String, String>) {
+    let origin = source.origin.clone();
+    if let Err(e) = runtime.load(source, config).await {
+        tracing::error!(origin, error = %e, "plugin not loaded");
+    }
+}
+
+/// Loads every plugin directory under `dir`, with optional `config.toml` values beside each
+/// manifest (`key = "value"`, or `key = { env = "VAR" }` / `{ file = "path" }` for secrets).
+pub async fn load_dir(runtime: &Runtime, dir: &Path) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot read plugin directory");
+            return;
+        }
+    };
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("seam.toml").is_file()).collect();
+    dirs.sort();
+    for plugin_dir in dirs {
+        let config = match read_plugin_config(&plugin_dir.join("config.toml")) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(dir = %plugin_dir.display(), error = %e, "plugin not loaded");
+                continue;
+            }
+        };
+        match PluginSource::from_dir(&plugin_dir) {
+            Ok(source) => load_logged(runtime, source, &config).await,
+            Err(e) => tracing::error!(dir = %plugin_dir.display(), error = %e, "plugin not loaded"),
+        }
+    }
+}
+
+/// Reads operator config values for one plugin; a missing file means no values.
+pub fn read_plugin_config(file: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let at = |m: String| format!("{}: key `{key}`: {m}", file.display());
+        let resolved = match &value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Table(t) => {
+                match (t.get("env").and_then(|v| v.as_str()), t.get("file").and_then(|v| v.as_str())) {
+                    (Some(var), None) => std::env::var(var)
+                        .map_err(|_| at(format!("environment variable {var} is not set")))?,
+                    (None, Some(path)) => std::fs::read_to_string(path)
+                        .map(|s| s.trim_end().to_owned())
+                        .map_err(|e| at(format!("cannot read {path}: {e}")))?,
+                    _ => {
+                        return Err(at(
+                            "expected a string, or a table with exactly one of `env` or `file`".into()
+                        ));
+                    }
+                }
+            }
+            other => other.to_string(),
+        };
+        values.insert(key, resolved);
+    }
+    Ok(values)
+}
+
+/// Serves `host` on `listen` until Ctrl-C.
+pub async fn serve(host: Host, listen: SocketAddr) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))?;
+    let app = api::router(host.state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await
+        .map_err(|e| ServeError::Listen(listen, e))
+}

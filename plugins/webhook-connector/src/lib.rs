@@ -1,0 +1,1084 @@
+//! Generic JSON webhook connector: any system that can POST JSON becomes a Seam channel.
+//!
+//! # Inbound
+//! A webhook is a `POST` whose body is one message object, or (with `field-events` set) holds
+//! an array of message objects at that path. Each message's fields are found by the
+//! `/`-separated JSON paths in the `field-*` config keys; with the defaults a message is:
+//!
+//! ```json
+//! {"id": "m-1", "from": "u-42", "name": "Anna", "text": "Hi", "timestamp": 1700000000,
+//!  "reply_to": "m-0", "thread": "t-7",
+//!  "attachments": [{"kind": "image", "url": "https://...", "mime_type": "image/png",
+//!                   "file_name": "a.png", "caption": "look"}]}
+//! ```
+//!
+//! `id` and `from` are required; everything else is optional. The whole object is kept as
+//! the message's `extras`. The connector answers `200 {"accepted": N}`.
+//!
+//! If the secret `secret` is set, a webhook must carry `x-seam-signature: sha256=<hex
+//! HMAC-SHA256 of the raw body keyed with the secret>` or `x-seam-token: <secret>`. If it is
+//! not set, webhooks are accepted **without authentication**.
+//!
+//! # Outbound
+//! `send` POSTs the message as JSON (see [`outbound_body`]) to `send-url`, with the optional
+//! `authorization` header from the secret `send-auth-header` and an `idempotency-key` header
+//! holding Seam's message id, and maps the answer with [`classify_response`].
+
+#![warn(missing_docs)]
+
+use seam_sdk::http::{HttpError, Request, Response};
+use seam_sdk::prelude::*;
+use seam_sdk::serde_json::{self, Value, json};
+
+/// Header carrying `sha256=<hex HMAC-SHA256 of the raw body>` keyed with the `secret`.
+pub const SIGNATURE_HEADER: &str = "x-seam-signature";
+
+/// Header carrying the `secret` itself, for senders that cannot compute an HMAC.
+pub const TOKEN_HEADER: &str = "x-seam-token";
+
+/// The identity kind given to senders when `field-sender-kind` is not set.
+pub const DEFAULT_SENDER_KIND: &str = "webhook";
+
+/// Most characters of a response body quoted in a delivery result.
+pub const SNIPPET_CHARS: usize = 200;
+
+/// Unix times whose magnitude is below this are seconds; the rest are milliseconds.
+pub const SECONDS_LIMIT: i64 = 100_000_000_000;
+
+/// Where the fields of an inbound message are found in a webhook body: one `/`-separated
+/// JSON path (as in [`seam_sdk::json::pointer`]) per field. An empty path for an optional
+/// field means the field is not mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMap {
+    /// Path of the message's unique id (`field-id`); required in every message.
+    pub id: String,
+    /// Path of the sender's identifier (`field-sender`); required in every message.
+    pub sender: String,
+    /// Not a path: the fixed identity kind of every sender (`field-sender-kind`).
+    pub sender_kind: String,
+    /// Path of the sender's display name (`field-name`).
+    pub name: String,
+    /// Path of the message text (`field-text`).
+    pub text: String,
+    /// Path of the time the message was sent (`field-time`), see [`parse_time`].
+    pub time: String,
+    /// Path of the id of the message this one answers (`field-reply-to`).
+    pub reply_to: String,
+    /// Path of the thread key (`field-thread`).
+    pub thread: String,
+    /// Path of the array of message objects in the body (`field-events`); empty: the body
+    /// itself is one message object.
+    pub events: String,
+}
+
+impl Default for FieldMap {
+    fn default() -> Self {
+        FieldMap {
+            id: "id".to_owned(),
+            sender: "from".to_owned(),
+            sender_kind: DEFAULT_SENDER_KIND.to_owned(),
+            name: "name".to_owned(),
+            text: "text".to_owned(),
+            time: "timestamp".to_owned(),
+            reply_to: "reply_to".to_owned(),
+            thread: "thread".to_owned(),
+            events: String::new(),
+        }
+    }
+}
+
+impl FieldMap {
+    /// The map built from config values looked up with `get`: a key that is not set keeps
+    /// its default; values are trimmed.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let pick = |key: &str, default: String| get(key).map_or(default, |v| v.trim().to_owned());
+        let d = FieldMap::default();
+        FieldMap {
+            id: pick("field-id", d.id),
+            sender: pick("field-sender", d.sender),
+            sender_kind: pick("field-sender-kind", d.sender_kind),
+            name: pick("field-name", d.name),
+            text: pick("field-text", d.text),
+            time: pick("field-time", d.time),
+            reply_to: pick("field-reply-to", d.reply_to),
+            thread: pick("field-thread", d.thread),
+            events: pick("field-events", d.events),
+        }
+    }
+
+    /// The map from this plugin's config.
+    pub fn from_config() -> Self {
+        Self::from_lookup(config::get)
+    }
+
+    /// Checks that the map can produce messages: the id and sender paths are not empty and
+    /// the sender kind is a valid identity kind. The error names the config key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty() {
+            return Err("config key `field-id` is empty: every message needs an id".to_owned());
+        }
+        if self.sender.is_empty() {
+            return Err("config key `field-sender` is empty: every message needs a sender".to_owned());
+        }
+        if !is_identity_kind(&self.sender_kind) {
+            return Err(format!(
+                "config key `field-sender-kind` is `{}`: use lower-case ASCII letters, digits \
+                 and `-`",
+                self.sender_kind
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `kind` is a usable identity kind: not empty, only lower-case ASCII letters,
+/// digits and `-`.
+pub fn is_identity_kind(kind: &str) -> bool {
+    !kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// What the channel is, given the configured sender identity kind.
+pub fn channel_info(identity_kind: &str) -> ChannelInfo {
+    ChannelInfo {
+        kind: "webhook".to_owned(),
+        display_name: "Generic webhook".to_owned(),
+        features: ChannelFeatures::TEXT | ChannelFeatures::MEDIA,
+        max_text_length: None,
+        identity_kind: identity_kind.to_owned(),
+    }
+}
+
+/// "a string", "an object"... for error messages.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks a webhook's authentication against the configured `secret`.
+///
+/// With no secret every webhook is accepted. Otherwise either `signature` (the
+/// `x-seam-signature` header: `sha256=<hex HMAC-SHA256 of body>`) or `token` (the
+/// `x-seam-token` header: the secret itself) must be valid; both are compared in constant
+/// time. An empty secret is a configuration error rather than "no authentication".
+pub fn check_auth(
+    secret: Option<&str>,
+    signature: Option<&str>,
+    token: Option<&str>,
+    body: &[u8],
+) -> Result<(), WebhookError> {
+    let Some(secret) = secret else {
+        return Ok(());
+    };
+    if secret.is_empty() {
+        return Err(WebhookError::Misconfigured(
+            "secret `secret` is set but empty: set a real value, or remove it to accept \
+             unauthenticated webhooks"
+                .to_owned(),
+        ));
+    }
+    if let Some(sig) = signature
+        && signature::verify_hmac_sha256_hex(secret.as_bytes(), body, sig)
+    {
+        return Ok(());
+    }
+    if let Some(tok) = token
+        && signature::token_matches(tok, secret)
+    {
+        return Ok(());
+    }
+    Err(WebhookError::Unauthorized(match (signature, token) {
+        (None, None) => format!("missing `{SIGNATURE_HEADER}` or `{TOKEN_HEADER}` header"),
+        (Some(_), None) => format!(
+            "`{SIGNATURE_HEADER}` does not match the body (expected sha256=<hex HMAC-SHA256 of \
+             the raw body keyed with the secret>)"
+        ),
+        (None, Some(_)) => format!("`{TOKEN_HEADER}` does not match the secret"),
+        (Some(_), Some(_)) => format!("neither `{SIGNATURE_HEADER}` nor `{TOKEN_HEADER}` is valid"),
+    }))
+}
+
+/// The message objects of a webhook body: the body itself if `events_path` is empty,
+/// otherwise the elements of the array at `events_path` (`/` means the body is the array).
+pub fn message_objects<'a>(body: &'a Value, events_path: &str) -> Result<Vec<&'a Value>, String> {
+    if events_path.is_empty() {
+        return Ok(vec![body]);
+    }
+    match json::pointer(body, events_path) {
+        Some(Value::Array(items)) => Ok(items.iter().collect()),
+        Some(other) => Err(format!("`{events_path}` (field-events) is {}, not an array", type_name(other))),
+        None => Err(format!("body has no `{events_path}` (field-events)")),
+    }
+}
+
+/// The text at `path` in message `index`: strings as they are, numbers and booleans printed.
+/// An empty path, a missing value, `null` and `""` are `None`; an object or array is an
+/// error naming the path and its config `key`.
+fn text_field(message: &Value, path: &str, key: &str, index: usize) -> Result<Option<String>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    match json::pointer(message, path) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(format!(
+            "message {index}: `{path}` ({key}) must be a string or a number, not {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// Like [`text_field`], but a missing value is an error naming the path and index.
+fn required_field(message: &Value, path: &str, key: &str, index: usize) -> Result<String, String> {
+    text_field(message, path, key, index)?.ok_or_else(|| format!("message {index}: missing `{path}` ({key})"))
+}
+
+/// Converts a Unix time to milliseconds: integers (or strings of digits) whose magnitude is
+/// below [`SECONDS_LIMIT`] are seconds, larger ones milliseconds; fractional seconds such as
+/// `1700000000.25` are accepted too. The error says what was found.
+pub fn parse_time(value: &Value) -> Result<i64, String> {
+    let bad = || format!("is not Unix seconds or milliseconds: {value}");
+    let scaled = match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(integer_millis(i)),
+            None => n.as_f64().and_then(float_millis),
+        },
+        Value::String(s) => {
+            let s = s.trim();
+            match s.parse::<i64>() {
+                Ok(i) => Some(integer_millis(i)),
+                Err(_) if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') => {
+                    s.parse::<f64>().ok().and_then(float_millis)
+                }
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    scaled.ok_or_else(bad)
+}
+
+fn integer_millis(i: i64) -> i64 {
+    if i.unsigned_abs() < SECONDS_LIMIT.unsigned_abs() { i * 1000 } else { i }
+}
+
+fn float_millis(f: f64) -> Option<i64> {
+    if !f.is_finite() {
+        return None;
+    }
+    let ms = if f.abs() < SECONDS_LIMIT as f64 { f * 1000.0 } else { f }.round();
+    // i64::MAX as f64 rounds up to 2^63, so `<` keeps the cast in range.
+    (ms.abs() < i64::MAX as f64).then_some(ms as i64)
+}
+
+/// The attachment kind named `name` (`image`, `audio`, `voice`, `video`, `document`,
+/// `sticker`, `location`, `contact`); anything else is [`AttachmentKind::Other`].
+pub fn attachment_kind(name: &str) -> AttachmentKind {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "image" => AttachmentKind::Image,
+        "audio" => AttachmentKind::Audio,
+        "voice" => AttachmentKind::Voice,
+        "video" => AttachmentKind::Video,
+        "document" => AttachmentKind::Document,
+        "sticker" => AttachmentKind::Sticker,
+        "location" => AttachmentKind::Location,
+        "contact" => AttachmentKind::Contact,
+        _ => AttachmentKind::Other,
+    }
+}
+
+/// The name of `kind` as used in webhook and send bodies; the inverse of [`attachment_kind`].
+pub fn attachment_kind_name(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Image => "image",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Voice => "voice",
+        AttachmentKind::Video => "video",
+        AttachmentKind::Document => "document",
+        AttachmentKind::Sticker => "sticker",
+        AttachmentKind::Location => "location",
+        AttachmentKind::Contact => "contact",
+        AttachmentKind::Other => "other",
+    }
+}
+
+/// The string member `key` of `object`: missing, `null` and `""` are `None`.
+fn string_member(object: &Value, key: &str) -> Result<Option<String>, String> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+        Some(other) => Err(format!("`{key}` must be a string, not {}", type_name(other))),
+    }
+}
+
+/// One attachment object: `kind`, `url`, `mime_type`, `file_name`, `caption` and
+/// `provider_id` (strings), `size` (bytes), and for `location` attachments `latitude` and
+/// `longitude` (numbers), all optional. A missing or unknown `kind` is
+/// [`AttachmentKind::Other`], whose `extras` keep the whole object.
+pub fn map_attachment(item: &Value) -> Result<Attachment, String> {
+    if !item.is_object() {
+        return Err(format!("is {}, not a JSON object", type_name(item)));
+    }
+    let kind = string_member(item, "kind")?.map_or(AttachmentKind::Other, |k| attachment_kind(&k));
+    let size = match item.get("size") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            Some(v.as_u64().ok_or_else(|| format!("`size` must be a whole number of bytes, not {v}"))?)
+        }
+    };
+    let coordinate = |key: &str| item.get(key).and_then(Value::as_f64);
+    let location = match (coordinate("latitude"), coordinate("longitude")) {
+        (Some(latitude), Some(longitude)) => Some(GeoPoint { latitude, longitude }),
+        _ => None,
+    };
+    let other = matches!(kind, AttachmentKind::Other);
+    Ok(Attachment {
+        kind,
+        url: string_member(item, "url")?,
+        provider_id: string_member(item, "provider_id")?,
+        mime_type: string_member(item, "mime_type")?,
+        file_name: string_member(item, "file_name")?,
+        size,
+        caption: string_member(item, "caption")?,
+        location,
+        extras: other.then(|| item.to_string()),
+    })
+}
+
+/// The `attachments` array of message `index`, mapped with [`map_attachment`]; missing or
+/// `null` is none. Errors name the message and the attachment.
+pub fn map_attachments(message: &Value, index: usize) -> Result<Vec<Attachment>, String> {
+    let items = match message.get("attachments") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(format!("message {index}: `attachments` must be an array, not {}", type_name(other)));
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| map_attachment(item).map_err(|e| format!("message {index}: attachment {n}: {e}")))
+        .collect()
+}
+
+/// Maps message object number `index` (counted from 0 within the webhook) to an inbound
+/// message using `fields`; the whole object becomes the message's `extras`. Errors name the
+/// message index and the JSON path.
+pub fn map_message(message: &Value, index: usize, fields: &FieldMap) -> Result<InboundMessage, String> {
+    if !message.is_object() {
+        return Err(format!("message {index} is {}, not a JSON object", type_name(message)));
+    }
+    let external_id = required_field(message, &fields.id, "field-id", index)?;
+    let sender = required_field(message, &fields.sender, "field-sender", index)?;
+    let sent_at = match (!fields.time.is_empty()).then(|| json::pointer(message, &fields.time)) {
+        None | Some(None) | Some(Some(Value::Null)) => None,
+        Some(Some(value)) => Some(
+            parse_time(value).map_err(|e| format!("message {index}: `{}` (field-time) {e}", fields.time))?,
+        ),
+    };
+    Ok(InboundMessage {
+        external_id,
+        sender: Identity { kind: fields.sender_kind.clone(), value: sender },
+        sender_name: text_field(message, &fields.name, "field-name", index)?,
+        text: text_field(message, &fields.text, "field-text", index)?,
+        attachments: map_attachments(message, index)?,
+        reply_to: text_field(message, &fields.reply_to, "field-reply-to", index)?,
+        thread: text_field(message, &fields.thread, "field-thread", index)?,
+        sent_at,
+        extras: Some(message.to_string()),
+    })
+}
+
+/// Every message in a webhook body (see [`message_objects`] and [`map_message`]).
+pub fn map_body(body: &Value, fields: &FieldMap) -> Result<Vec<InboundMessage>, String> {
+    message_objects(body, &fields.events)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, message)| map_message(message, index, fields))
+        .collect()
+}
+
+/// Handles one webhook with the given field map and `secret`: checks the method, the config
+/// and the authentication, then maps the body into message events and answers
+/// `200 {"accepted": N}`.
+pub fn handle(
+    request: &HttpRequest,
+    fields: &FieldMap,
+    secret: Option<&str>,
+) -> Result<WebhookOutcome, WebhookError> {
+    if !request.method.eq_ignore_ascii_case("POST") {
+        return Err(WebhookError::Malformed(format!(
+            "the generic webhook expects POST, got {}",
+            request.method
+        )));
+    }
+    fields.validate().map_err(WebhookError::Misconfigured)?;
+    check_auth(secret, request.header(SIGNATURE_HEADER), request.header(TOKEN_HEADER), &request.body)?;
+    let body: Value = json::parse(&request.body).map_err(WebhookError::Malformed)?;
+    let messages = map_body(&body, fields).map_err(WebhookError::Malformed)?;
+    let response = HttpResponse::json(200, &json!({ "accepted": messages.len() }));
+    Ok(WebhookOutcome { events: messages.into_iter().map(Event::Message).collect(), response })
+}
+
+/// An attachment as JSON, with the same member names a webhook uses.
+fn attachment_json(a: &Attachment) -> Value {
+    json!({
+        "kind": attachment_kind_name(a.kind),
+        "url": a.url,
+        "provider_id": a.provider_id,
+        "mime_type": a.mime_type,
+        "file_name": a.file_name,
+        "size": a.size,
+        "caption": a.caption,
+        "latitude": a.location.as_ref().map(|l| l.latitude),
+        "longitude": a.location.as_ref().map(|l| l.longitude),
+        "extras": a.extras.as_deref().map(extras_json),
+    })
+}
+
+/// Extras text as JSON if it parses, else as a JSON string.
+fn extras_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// The JSON body `send` POSTs: `id`, `to` (`kind`, `value`), `text`, `subject`, `reply_to`,
+/// `attachments` (objects like a webhook's), `template` (`name`, `language`, `parameters`)
+/// and `extras` (parsed if it is JSON). Absent values are `null`.
+pub fn outbound_body(message: &OutboundMessage) -> Value {
+    json!({
+        "id": message.id,
+        "to": { "kind": message.to.kind, "value": message.to.value },
+        "text": message.text,
+        "subject": message.subject,
+        "reply_to": message.reply_to,
+        "attachments": message.attachments.iter().map(attachment_json).collect::<Vec<_>>(),
+        "template": message.template.as_ref().map(|t| json!({
+            "name": t.name,
+            "language": t.language,
+            "parameters": t.parameters,
+        })),
+        "extras": message.extras.as_deref().map(extras_json),
+    })
+}
+
+/// The request `send` makes: a JSON POST of [`outbound_body`] to `url`, with an
+/// `idempotency-key` header (Seam's message id) and, if given and not empty, an
+/// `authorization` header.
+pub fn build_request(message: &OutboundMessage, url: &str, authorization: Option<&str>) -> Request {
+    let mut request = Request::post_json(url, &outbound_body(message)).header("idempotency-key", &message.id);
+    if let Some(auth) = authorization.filter(|a| !a.is_empty()) {
+        request = request.header("authorization", auth);
+    }
+    request
+}
+
+/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
+/// trimmed, `…` marking a cut).
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    if text.chars().count() <= SNIPPET_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
+pub fn retry_after_ms(value: &str) -> Option<u64> {
+    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+}
+
+/// The `id` member of a JSON response body as text, if any.
+pub fn provider_id(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    json::text_at(&value, "id").filter(|id| !id.is_empty())
+}
+
+/// What a `send-url` answer means: 2xx is accepted (provider id from the body's `id`, else
+/// `message_id`); 429 and 5xx are retried later (honouring `retry-after` seconds); anything
+/// else is rejected. Reasons carry the status and a body snippet.
+pub fn classify_response(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    message_id: &str,
+) -> DeliveryResult {
+    match status {
+        200..=299 => DeliveryResult::Accepted(provider_id(body).unwrap_or_else(|| message_id.to_owned())),
+        429 | 500..=599 => DeliveryResult::RetryLater(RetryHint {
+            after_ms: retry_after.and_then(retry_after_ms),
+            reason: format!("send-url answered {status}: {}", snippet(body)),
+        }),
+        400..=499 => DeliveryResult::Rejected(format!("send-url answered {status}: {}", snippet(body))),
+        _ => DeliveryResult::Rejected(format!(
+            "send-url answered unexpected status {status}: {}",
+            snippet(body)
+        )),
+    }
+}
+
+/// What a failed request means: a destination the manifest does not allow, or a URL that
+/// cannot be used, is rejected; transport failures are retried later.
+pub fn classify_error(error: &HttpError) -> DeliveryResult {
+    match error {
+        HttpError::Denied => DeliveryResult::Rejected("send-url host is not in capabilities.http".to_owned()),
+        HttpError::InvalidRequest(m) => DeliveryResult::Rejected(format!("send-url cannot be used: {m}")),
+        other => DeliveryResult::RetryLater(RetryHint {
+            after_ms: None,
+            reason: format!("sending to send-url failed: {other}"),
+        }),
+    }
+}
+
+/// Sends `message` to `send_url` through `transport` (the real one is
+/// [`seam_sdk::http::send`]) and classifies the outcome. A missing or empty `send_url` is
+/// rejected without a request.
+pub fn deliver(
+    message: &OutboundMessage,
+    send_url: Option<&str>,
+    authorization: Option<&str>,
+    transport: impl FnOnce(&Request) -> Result<Response, HttpError>,
+) -> DeliveryResult {
+    let Some(url) = send_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return DeliveryResult::Rejected("config key `send-url` is not set".to_owned());
+    };
+    match transport(&build_request(message, url, authorization)) {
+        Ok(response) => {
+            classify_response(response.status, response.header("retry-after"), &response.body, &message.id)
+        }
+        Err(error) => classify_error(&error),
+    }
+}
+
+/// The generic webhook connector.
+pub struct WebhookConnector;
+
+impl Connector for WebhookConnector {
+    fn describe() -> ChannelInfo {
+        let kind = FieldMap::from_config().sender_kind;
+        if is_identity_kind(&kind) {
+            channel_info(&kind)
+        } else {
+            log::warn(&format!(
+                "field-sender-kind `{kind}` is not a valid identity kind; describing the channel \
+                 with `{DEFAULT_SENDER_KIND}`, and webhooks will be refused until it is fixed"
+            ));
+            channel_info(DEFAULT_SENDER_KIND)
+        }
+    }
+
+    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, WebhookError> {
+        handle(&request, &FieldMap::from_config(), config::secret("secret").as_deref())
+    }
+
+    fn send(message: OutboundMessage) -> DeliveryResult {
+        let result = deliver(
+            &message,
+            config::get("send-url").as_deref(),
+            config::secret("send-auth-header").as_deref(),
+            seam_sdk::http::send,
+        );
+        match &result {
+            DeliveryResult::Accepted(_) => {}
+            DeliveryResult::Rejected(reason) => {
+                log::warn(&format!("message {} rejected: {reason}", message.id));
+            }
+            DeliveryResult::RetryLater(hint) => {
+                log::info(&format!("message {} to retry: {}", message.id, hint.reason));
+            }
+        }
+        result
+    }
+}
+
+seam_sdk::export_connector!(WebhookConnector);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // Not in the SDK prelude.
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn post(body: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            method: "POST".to_owned(),
+            path: "/".to_owned(),
+            query: String::new(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn outbound() -> OutboundMessage {
+        OutboundMessage {
+            id: "out-1".to_owned(),
+            to: Identity { kind: "webhook".to_owned(), value: "u-42".to_owned() },
+            text: Some("Hello".to_owned()),
+            attachments: Vec::new(),
+            template: None,
+            reply_to: None,
+            subject: None,
+            extras: None,
+        }
+    }
+
+    fn malformed(result: Result<WebhookOutcome, WebhookError>) -> String {
+        match result {
+            Err(WebhookError::Malformed(m)) => m,
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+    }
+
+    fn unauthorized(result: Result<(), WebhookError>) -> String {
+        match result {
+            Err(WebhookError::Unauthorized(m)) => m,
+            other => panic!("expected Unauthorized, got {other:?}"),
+        }
+    }
+
+    fn rejected(result: DeliveryResult) -> String {
+        match result {
+            DeliveryResult::Rejected(m) => m,
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    fn retry(result: DeliveryResult) -> RetryHint {
+        match result {
+            DeliveryResult::RetryLater(hint) => hint,
+            other => panic!("expected RetryLater, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_paths_map_a_full_message() {
+        let body = json!({
+            "id": "m-1", "from": "u-42", "name": "Anna", "text": "Hi there",
+            "timestamp": 1_700_000_000, "reply_to": "m-0", "thread": "t-7",
+            "attachments": [{"kind": "image", "url": "https://x/a.png", "mime_type": "image/png",
+                             "file_name": "a.png", "caption": "look", "size": 10}],
+            "custom": {"plan": "pro"}
+        });
+        let m = map_message(&body, 0, &FieldMap::default()).unwrap();
+        assert_eq!(m.external_id, "m-1");
+        assert_eq!((m.sender.kind.as_str(), m.sender.value.as_str()), ("webhook", "u-42"));
+        assert_eq!(m.sender_name.as_deref(), Some("Anna"));
+        assert_eq!(m.text.as_deref(), Some("Hi there"));
+        assert_eq!(m.reply_to.as_deref(), Some("m-0"));
+        assert_eq!(m.thread.as_deref(), Some("t-7"));
+        assert_eq!(m.sent_at, Some(1_700_000_000_000));
+        let extras: Value = serde_json::from_str(m.extras.as_deref().unwrap()).unwrap();
+        assert_eq!(extras, body, "the whole object is kept");
+        assert_eq!(m.attachments.len(), 1);
+        let a = &m.attachments[0];
+        assert!(matches!(a.kind, AttachmentKind::Image));
+        assert_eq!(a.url.as_deref(), Some("https://x/a.png"));
+        assert_eq!(a.mime_type.as_deref(), Some("image/png"));
+        assert_eq!(a.file_name.as_deref(), Some("a.png"));
+        assert_eq!(a.caption.as_deref(), Some("look"));
+        assert_eq!(a.size, Some(10));
+        assert_eq!(a.extras, None);
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_and_ids_may_be_numbers() {
+        let m =
+            map_message(&json!({"id": 17, "from": 79_161_234_567_u64, "text": ""}), 0, &FieldMap::default())
+                .unwrap();
+        assert_eq!(m.external_id, "17");
+        assert_eq!(m.sender.value, "79161234567");
+        assert_eq!(m.text, None, "empty text is no text");
+        assert_eq!((m.sender_name, m.reply_to, m.thread, m.sent_at), (None, None, None, None));
+        assert!(m.attachments.is_empty());
+    }
+
+    #[test]
+    fn missing_required_fields_name_path_and_index() {
+        let fields = FieldMap { events: "messages".to_owned(), ..FieldMap::default() };
+        let body = json!({"messages": [{"id": "a", "from": "x"}, {"id": "b"}]});
+        assert_eq!(map_body(&body, &fields).unwrap_err(), "message 1: missing `from` (field-sender)");
+        let body = json!({"messages": [{"from": "x"}]});
+        assert_eq!(map_body(&body, &fields).unwrap_err(), "message 0: missing `id` (field-id)");
+        let body = json!({"id": "", "from": "x"});
+        assert_eq!(
+            map_body(&body, &FieldMap::default()).unwrap_err(),
+            "message 0: missing `id` (field-id)",
+            "an empty id counts as missing"
+        );
+        assert_eq!(
+            map_message(&json!({"id": "a", "from": {"n": 1}}), 3, &FieldMap::default()).unwrap_err(),
+            "message 3: `from` (field-sender) must be a string or a number, not an object"
+        );
+    }
+
+    #[test]
+    fn custom_nested_paths_and_event_arrays() {
+        let fields = FieldMap::from_lookup(|key| {
+            let value = match key {
+                "field-events" => "data/items",
+                "field-id" => "meta/uid",
+                "field-sender" => "user/phone",
+                "field-sender-kind" => " phone ",
+                "field-text" => "content/0/body",
+                "field-name" => "",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        });
+        assert_eq!(fields.sender_kind, "phone", "values are trimmed");
+        assert_eq!(fields.time, "timestamp", "unset keys keep defaults");
+        let body = json!({"data": {"items": [
+            {"meta": {"uid": "1"}, "user": {"phone": "+7916"}, "content": [{"body": "one"}],
+             "name": "ignored"},
+            {"meta": {"uid": "2"}, "user": {"phone": "+7917"}}
+        ]}});
+        let messages = map_body(&body, &fields).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].external_id, "1");
+        assert_eq!(messages[0].sender.kind, "phone");
+        assert_eq!(messages[0].sender.value, "+7916");
+        assert_eq!(messages[0].text.as_deref(), Some("one"));
+        assert_eq!(messages[0].sender_name, None, "an empty path is not mapped");
+        assert_eq!(messages[1].text, None);
+    }
+
+    #[test]
+    fn event_array_errors() {
+        let fields = FieldMap { events: "data/items".to_owned(), ..FieldMap::default() };
+        assert_eq!(
+            message_objects(&json!({"data": {}}), &fields.events).unwrap_err(),
+            "body has no `data/items` (field-events)"
+        );
+        assert_eq!(
+            message_objects(&json!({"data": {"items": {}}}), &fields.events).unwrap_err(),
+            "`data/items` (field-events) is an object, not an array"
+        );
+        assert_eq!(map_body(&json!({"data": {"items": []}}), &fields).unwrap().len(), 0);
+        // `/` takes the body itself as the array.
+        assert_eq!(message_objects(&json!([1, 2]), "/").unwrap().len(), 2);
+        assert_eq!(
+            map_body(&json!(["x"]), &FieldMap { events: "/".to_owned(), ..FieldMap::default() }).unwrap_err(),
+            "message 0 is a string, not a JSON object"
+        );
+    }
+
+    #[test]
+    fn time_is_seconds_or_milliseconds() {
+        assert_eq!(parse_time(&json!(1_700_000_000)), Ok(1_700_000_000_000));
+        assert_eq!(parse_time(&json!(1_700_000_000_123_u64)), Ok(1_700_000_000_123));
+        assert_eq!(parse_time(&json!(99_999_999_999_i64)), Ok(99_999_999_999_000), "just below 10^11");
+        assert_eq!(parse_time(&json!(100_000_000_000_i64)), Ok(100_000_000_000), "10^11 is ms");
+        assert_eq!(parse_time(&json!(1_700_000_000.25)), Ok(1_700_000_000_250));
+        assert_eq!(parse_time(&json!("1700000000")), Ok(1_700_000_000_000));
+        assert_eq!(parse_time(&json!(" 1700000000123 ")), Ok(1_700_000_000_123));
+        assert_eq!(parse_time(&json!(0)), Ok(0));
+        assert_eq!(
+            parse_time(&json!("2024-01-01T00:00:00Z")).unwrap_err(),
+            "is not Unix seconds or milliseconds: \"2024-01-01T00:00:00Z\""
+        );
+        assert!(parse_time(&json!(true)).is_err());
+        assert!(parse_time(&json!("NaN")).is_err());
+        assert!(parse_time(&json!(1e300)).is_err());
+        assert!(parse_time(&json!(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn bad_time_names_the_path() {
+        let err =
+            map_message(&json!({"id": "a", "from": "b", "timestamp": "yesterday"}), 2, &FieldMap::default())
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "message 2: `timestamp` (field-time) is not Unix seconds or milliseconds: \"yesterday\""
+        );
+        let m = map_message(&json!({"id": "a", "from": "b", "timestamp": null}), 0, &FieldMap::default())
+            .unwrap();
+        assert_eq!(m.sent_at, None);
+    }
+
+    #[test]
+    fn attachment_kinds_and_errors() {
+        let body = json!({"id": "a", "from": "b", "attachments": [
+            {"kind": "VOICE", "url": "u"},
+            {"kind": "hologram", "url": "h"},
+            {"url": "no-kind"},
+            {"kind": "location", "latitude": 55.75, "longitude": 37.62}
+        ]});
+        let m = map_message(&body, 0, &FieldMap::default()).unwrap();
+        assert!(matches!(m.attachments[0].kind, AttachmentKind::Voice));
+        assert!(matches!(m.attachments[1].kind, AttachmentKind::Other));
+        assert_eq!(
+            m.attachments[1].extras.as_deref(),
+            Some(r#"{"kind":"hologram","url":"h"}"#),
+            "unknown kinds keep their object"
+        );
+        assert!(matches!(m.attachments[2].kind, AttachmentKind::Other));
+        assert!(matches!(m.attachments[3].kind, AttachmentKind::Location));
+        let at = m.attachments[3].location.as_ref().unwrap();
+        assert_eq!((at.latitude, at.longitude), (55.75, 37.62));
+
+        let err = |attachments: Value| {
+            map_message(&json!({"id": "a", "from": "b", "attachments": attachments}), 4, &FieldMap::default())
+                .unwrap_err()
+        };
+        assert_eq!(err(json!({})), "message 4: `attachments` must be an array, not an object");
+        assert_eq!(err(json!([{}, 5])), "message 4: attachment 1: is a number, not a JSON object");
+        assert_eq!(err(json!([{"url": 5}])), "message 4: attachment 0: `url` must be a string, not a number");
+        assert_eq!(
+            err(json!([{"size": -1}])),
+            "message 4: attachment 0: `size` must be a whole number of bytes, not -1"
+        );
+    }
+
+    #[test]
+    fn attachment_kind_names_round_trip() {
+        for kind in [
+            AttachmentKind::Image,
+            AttachmentKind::Audio,
+            AttachmentKind::Voice,
+            AttachmentKind::Video,
+            AttachmentKind::Document,
+            AttachmentKind::Sticker,
+            AttachmentKind::Location,
+            AttachmentKind::Contact,
+            AttachmentKind::Other,
+        ] {
+            let name = attachment_kind_name(kind);
+            assert_eq!(attachment_kind_name(attachment_kind(name)), name);
+        }
+    }
+
+    #[test]
+    fn auth_without_secret_accepts_anything() {
+        assert!(check_auth(None, None, None, b"{}").is_ok());
+        assert!(check_auth(None, Some("sha256=00"), Some("x"), b"{}").is_ok());
+        assert!(matches!(check_auth(Some(""), None, None, b"{}"), Err(WebhookError::Misconfigured(_))));
+    }
+
+    #[test]
+    fn auth_by_signature_or_token() {
+        let body = br#"{"id":"1","from":"a"}"#;
+        let sig = format!("sha256={}", hex(&signature::hmac_sha256(b"s3cret", body)));
+        assert!(check_auth(Some("s3cret"), Some(&sig), None, body).is_ok());
+        assert!(check_auth(Some("s3cret"), None, Some("s3cret"), body).is_ok());
+        assert!(
+            check_auth(Some("s3cret"), Some("sha256=00"), Some("s3cret"), body).is_ok(),
+            "either suffices"
+        );
+
+        assert_eq!(
+            unauthorized(check_auth(Some("s3cret"), None, None, body)),
+            "missing `x-seam-signature` or `x-seam-token` header"
+        );
+        let msg = unauthorized(check_auth(Some("s3cret"), Some(&sig), None, b"tampered"));
+        assert!(msg.starts_with("`x-seam-signature` does not match the body"), "{msg}");
+        let other_key = format!("sha256={}", hex(&signature::hmac_sha256(b"other", body)));
+        assert!(check_auth(Some("s3cret"), Some(&other_key), None, body).is_err());
+        assert_eq!(
+            unauthorized(check_auth(Some("s3cret"), None, Some("s3cre"), body)),
+            "`x-seam-token` does not match the secret"
+        );
+        assert_eq!(
+            unauthorized(check_auth(Some("s3cret"), Some("sha256=00"), Some("nope"), body)),
+            "neither `x-seam-signature` nor `x-seam-token` is valid"
+        );
+    }
+
+    #[test]
+    fn handle_accepts_a_batch() {
+        let fields = FieldMap { events: "events".to_owned(), ..FieldMap::default() };
+        let body = r#"{"events":[{"id":"1","from":"a","text":"x"},{"id":"2","from":"b"}]}"#;
+        let outcome = handle(&post(body, &[("x-seam-token", "t")]), &fields, Some("t")).unwrap();
+        assert_eq!(outcome.events.len(), 2);
+        match &outcome.events[1] {
+            Event::Message(m) => assert_eq!((m.external_id.as_str(), m.sender.value.as_str()), ("2", "b")),
+            other => panic!("expected a message, got {other:?}"),
+        }
+        assert_eq!(outcome.response.status, 200);
+        assert_eq!(outcome.response.body, br#"{"accepted":2}"#);
+        assert!(outcome.response.headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"));
+    }
+
+    #[test]
+    fn handle_refusals() {
+        let fields = FieldMap::default();
+        let mut get = post("", &[]);
+        get.method = "GET".to_owned();
+        assert_eq!(malformed(handle(&get, &fields, None)), "the generic webhook expects POST, got GET");
+
+        let msg = malformed(handle(&post("{\"id\":", &[]), &fields, None));
+        assert!(msg.starts_with("body is not valid JSON") && msg.contains("line 1"), "{msg}");
+
+        assert_eq!(
+            malformed(handle(&post(r#"{"id":"1"}"#, &[]), &fields, None)),
+            "message 0: missing `from` (field-sender)"
+        );
+
+        // Authentication is checked before the body is even parsed.
+        match handle(&post("not json", &[]), &fields, Some("s")) {
+            Err(WebhookError::Unauthorized(m)) => assert!(m.contains("x-seam-signature"), "{m}"),
+            other => panic!("expected Unauthorized, got {other:?}"),
+        }
+
+        let broken = FieldMap { sender_kind: "Web Hook".to_owned(), ..FieldMap::default() };
+        match handle(&post(r#"{"id":"1","from":"a"}"#, &[]), &broken, None) {
+            Err(WebhookError::Misconfigured(m)) => assert!(m.contains("field-sender-kind"), "{m}"),
+            other => panic!("expected Misconfigured, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn field_map_validation() {
+        assert_eq!(FieldMap::from_lookup(|_| None), FieldMap::default());
+        assert!(FieldMap::default().validate().is_ok());
+        let no_id = FieldMap { id: String::new(), ..FieldMap::default() };
+        assert!(no_id.validate().unwrap_err().contains("`field-id` is empty"));
+        let no_sender = FieldMap { sender: String::new(), ..FieldMap::default() };
+        assert!(no_sender.validate().unwrap_err().contains("`field-sender` is empty"));
+        assert!(is_identity_kind("phone") && is_identity_kind("my-crm-2"));
+        assert!(!is_identity_kind("") && !is_identity_kind("Phone") && !is_identity_kind("a b"));
+    }
+
+    #[test]
+    fn describe_reports_text_and_media() {
+        let info = channel_info("phone");
+        assert_eq!((info.kind.as_str(), info.display_name.as_str()), ("webhook", "Generic webhook"));
+        assert_eq!(info.features, ChannelFeatures::TEXT | ChannelFeatures::MEDIA);
+        assert_eq!(info.max_text_length, None);
+        assert_eq!(info.identity_kind, "phone");
+    }
+
+    #[test]
+    fn success_takes_the_provider_id() {
+        let accepted = |r: DeliveryResult| match r {
+            DeliveryResult::Accepted(id) => id,
+            other => panic!("expected Accepted, got {other:?}"),
+        };
+        assert_eq!(accepted(classify_response(200, None, br#"{"id":"p-9"}"#, "out-1")), "p-9");
+        assert_eq!(accepted(classify_response(201, None, br#"{"id":42}"#, "out-1")), "42");
+        assert_eq!(accepted(classify_response(202, None, b"ok", "out-1")), "out-1");
+        assert_eq!(accepted(classify_response(204, None, b"", "out-1")), "out-1");
+    }
+
+    #[test]
+    fn throttling_and_outages_are_retried() {
+        let hint = retry(classify_response(429, Some(" 30 "), b"slow down", "m"));
+        assert_eq!(hint.after_ms, Some(30_000));
+        assert_eq!(hint.reason, "send-url answered 429: slow down");
+        let hint = retry(classify_response(503, Some("Wed, 21 Oct 2015 07:28:00 GMT"), b"", "m"));
+        assert_eq!(hint.after_ms, None, "HTTP dates are not understood");
+        assert_eq!(hint.reason, "send-url answered 503: (empty body)");
+        assert_eq!(retry(classify_response(500, None, b"x", "m")).after_ms, None);
+    }
+
+    #[test]
+    fn client_errors_are_rejected_with_a_short_snippet() {
+        assert_eq!(
+            rejected(classify_response(404, None, b"  no such user\n", "m")),
+            "send-url answered 404: no such user"
+        );
+        let long = "я".repeat(500);
+        let reason = rejected(classify_response(400, None, long.as_bytes(), "m"));
+        let quoted = reason.strip_prefix("send-url answered 400: ").unwrap();
+        assert_eq!(quoted.chars().count(), SNIPPET_CHARS);
+        assert!(quoted.ends_with('…'));
+        assert_eq!(snippet(&long.as_bytes()[..400]).chars().count(), SNIPPET_CHARS);
+        assert!(rejected(classify_response(302, None, b"", "m")).contains("unexpected status 302"));
+    }
+
+    #[test]
+    fn transport_errors() {
+        assert_eq!(rejected(classify_error(&HttpError::Denied)), "send-url host is not in capabilities.http");
+        assert!(rejected(classify_error(&HttpError::InvalidRequest("bad".into()))).contains("bad"));
+        let hint = retry(classify_error(&HttpError::Transport("ConnectionRefused".into())));
+        assert!(hint.reason.contains("ConnectionRefused"), "{}", hint.reason);
+        assert!(matches!(classify_error(&HttpError::ResponseTooLarge), DeliveryResult::RetryLater(_)));
+    }
+
+    #[test]
+    fn deliver_posts_json_with_headers() {
+        let mut message = outbound();
+        message.reply_to = Some("in-7".to_owned());
+        message.template = Some(Template {
+            name: "greeting".to_owned(),
+            language: "en_US".to_owned(),
+            parameters: vec!["Anna".to_owned()],
+        });
+        message.attachments.push(Attachment {
+            kind: AttachmentKind::Document,
+            url: Some("https://x/f.pdf".to_owned()),
+            provider_id: None,
+            mime_type: Some("application/pdf".to_owned()),
+            file_name: Some("f.pdf".to_owned()),
+            size: None,
+            caption: None,
+            location: None,
+            extras: None,
+        });
+        message.extras = Some(r#"{"priority":"high"}"#.to_owned());
+        let mut seen = None;
+        let result = deliver(&message, Some(" https://hooks.example.com/out "), Some("Bearer k"), |r| {
+            seen = Some(r.clone());
+            Ok(Response { status: 200, headers: Vec::new(), body: br#"{"id":"p-1"}"#.to_vec() })
+        });
+        assert!(matches!(result, DeliveryResult::Accepted(ref id) if id == "p-1"), "{result:?}");
+        let request = seen.unwrap();
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url, "https://hooks.example.com/out");
+        let header = |name: &str| request.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert_eq!(header("authorization"), Some("Bearer k"));
+        assert_eq!(header("idempotency-key"), Some("out-1"));
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["id"], "out-1");
+        assert_eq!(body["to"], json!({"kind": "webhook", "value": "u-42"}));
+        assert_eq!(body["text"], "Hello");
+        assert_eq!(body["subject"], Value::Null);
+        assert_eq!(body["reply_to"], "in-7");
+        assert_eq!(
+            body["template"],
+            json!({"name": "greeting", "language": "en_US", "parameters": ["Anna"]})
+        );
+        assert_eq!(body["attachments"][0]["kind"], "document");
+        assert_eq!(body["attachments"][0]["file_name"], "f.pdf");
+        assert_eq!(body["extras"], json!({"priority": "high"}));
+    }
+
+    #[test]
+    fn deliver_without_url_or_auth() {
+        let called = std::cell::Cell::new(false);
+        let transport = |_: &Request| -> Result<Response, HttpError> {
+            called.set(true);
+            Err(HttpError::Denied)
+        };
+        assert_eq!(rejected(deliver(&outbound(), None, None, transport)), "config key `send-url` is not set");
+        assert_eq!(
+            rejected(deliver(&outbound(), Some("  "), None, transport)),
+            "config key `send-url` is not set"
+        );
+        assert!(!called.get(), "no request without a URL");
+
+        let request = build_request(&outbound(), "https://h/", Some(""));
+        assert!(request.headers.iter().all(|(k, _)| k != "authorization"), "empty auth is not sent");
+        let hint = retry(deliver(&outbound(), Some("https://h/"), None, |_| {
+            Ok(Response { status: 502, headers: vec![("retry-after".into(), "5".into())], body: Vec::new() })
+        }));
+        assert_eq!(hint.after_ms, Some(5_000));
+    }
+}

@@ -1,0 +1,79 @@
+//! `seam-sdk`: everything a Seam plugin author depends on.
+//!
+//! A Seam plugin is a WebAssembly component that implements one of the worlds of the WIT
+//! package `seam:plugin@0.1.0` (see `wit/` in the repository):
+//!
+//! - a **connector** (feature `connector`) turns a provider's webhooks into events and sends
+//!   messages through the provider: implement [`connector::Connector`] and call
+//!   [`export_connector!`];
+//! - a **router** (feature `router`) decides where a conversation goes: implement
+//!   [`router::Router`] and call [`export_router!`].
+//!
+//! # Layout
+//! - [`types`], [`connector`], [`router`]: the WIT types and the traits to implement;
+//! - [`log`], [`kv`], [`config`], [`http`]: the host imports, each usable only if the
+//!   plugin's manifest (`seam.toml`) grants it;
+//! - [`json`], [`signature`]: helpers every connector needs (parsing bodies into clear
+//!   errors, constant-time HMAC checks);
+//! - `testing` (native builds only): a harness that loads the compiled plugin into the real
+//!   Seam runtime in-process, so plugins are tested without a server.
+//!
+//! Exactly one of the features `connector` and `router` may be enabled when building for
+//! wasm: each adds its world's type information to the component, and a component that
+//! claims both worlds would have to export both.
+
+#![warn(missing_docs)]
+
+#[cfg(all(target_arch = "wasm32", feature = "connector", feature = "router"))]
+compile_error!("enable only one of the `connector` and `router` features: a plugin is one kind");
+
+extern crate self as seam_sdk;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Re-exported so plugins build JSON without their own dependency.
+pub use serde_json;
+
+/// Bindings for everything the host can grant, generated from the WIT world `imports`.
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "seam:plugin/imports",
+        runtime_path: "::seam_sdk::__wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+/// The shared WIT types: identities, messages, events.
+pub mod types {
+    pub use crate::bindings::seam::plugin::types::*;
+}
+
+pub mod config;
+#[cfg(feature = "connector")]
+pub mod connector;
+pub mod http;
+pub mod json;
+pub mod kv;
+pub mod log;
+#[cfg(feature = "router")]
+pub mod router;
+pub mod signature;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+/// Everything a plugin usually needs, for `use seam_sdk::prelude::*`.
+pub mod prelude {
+    #[cfg(feature = "connector")]
+    pub use crate::connector::{
+        ChannelFeatures, ChannelInfo, Connector, DeliveryResult, HttpRequest, HttpResponse, OutboundMessage,
+        PollOutcome, RetryHint, Template, WebhookError, WebhookOutcome,
+    };
+    #[cfg(feature = "router")]
+    pub use crate::router::{Decision, RouteContext, Router};
+    pub use crate::types::*;
+    pub use crate::{config, http, json, kv, log, signature};
+}

@@ -1,0 +1,57 @@
+//! Shared helpers of the end-to-end tests: fresh runtimes, plugin sources with manifest
+//! variants, route contexts.
+
+use seam::manifest::Manifest;
+use seam::metrics::Metrics;
+use seam::runtime::{BreakerConfig, PluginSource, Runtime, RuntimeOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use seam_sdk::testing::{message_context, routing, types, webhook};
+
+/// The hostile test plugin's component.
+pub const HOSTILE_WASM: &str = env!("SEAM_TEST_WASM_HOSTILE");
+/// The example plugin's component and manifest.
+pub const VIP_WASM: &str = env!("SEAM_TEST_WASM_VIP_ROUTER");
+/// The example plugin's manifest.
+pub const VIP_MANIFEST: &str = env!("SEAM_TEST_MANIFEST_VIP_ROUTER");
+
+/// A runtime with a temporary kv store, an artifact cache in `cache` (if any) and a
+/// breaker threshold of `threshold` with a long cooldown.
+pub fn runtime(cache: Option<&Path>, threshold: u32) -> Runtime {
+    let db = sled::Config::new().temporary(true).open().expect("temporary sled");
+    let options = RuntimeOptions {
+        cache_dir: cache.map(Path::to_path_buf),
+        breaker: BreakerConfig { threshold, cooldown: Duration::from_secs(3600) },
+        ..RuntimeOptions::default()
+    };
+    Runtime::new(options, db, Metrics::default()).expect("runtime starts")
+}
+
+/// The hostile plugin under `name` with the manifest body `extra` (capabilities, limits)
+/// appended to the identity lines.
+pub fn hostile(name: &str, extra: &str) -> PluginSource {
+    let text = format!(
+        "name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"router\"\nwit = \"0.1.0\"\ncomponent = \"hostile.wasm\"\n{extra}\n[config.tag]\ndefault = \"{name}\"\n"
+    );
+    let manifest = Manifest::parse(&text, Path::new(&format!("test:{name}"))).expect("test manifest parses");
+    let wasm = std::fs::read(HOSTILE_WASM).expect("hostile component is built");
+    PluginSource { manifest, wasm: wasm.into(), origin: format!("test:{name}") }
+}
+
+/// A scratch directory under the target dir, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The reason of a decision, or the error text.
+pub fn reason(result: &Result<Result<routing::Decision, String>, seam::runtime::CallError>) -> String {
+    match result {
+        Ok(Ok(d)) => d.reason.clone(),
+        Ok(Err(e)) => format!("plugin error: {e}"),
+        Err(e) => format!("call error: {e}"),
+    }
+}
