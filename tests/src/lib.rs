@@ -56,25 +56,34 @@ pub fn reason(result: &Result<Result<routing::Decision, String>, seam::runtime::
     }
 }
 
-/// A local HTTP server on 127.0.0.1 answering `GET /` with `hello from stand-in` and
-/// recording request bodies sent to `POST /`; returns its port.
+/// A local HTTP server on 127.0.0.1 answering `GET /` with `hello from stand-in`,
+/// `GET /slow` with `slow` after 500 ms, and recording JSON bodies sent to `POST /` (answered
+/// with `{"id": "provider-<id>"}`); returns its port and the recorded bodies.
 pub async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
     use axum::routing::get;
     let seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
     let record = seen.clone();
-    let app = axum::Router::new().route(
-        "/",
-        get(|| async { "hello from stand-in" }).post(move |body: axum::body::Bytes| {
-            let record = record.clone();
-            async move {
-                let value: serde_json::Value =
-                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                let id = value["id"].as_str().unwrap_or_default().to_owned();
-                record.lock().unwrap().push(value);
-                axum::Json(serde_json::json!({ "id": format!("provider-{id}") }))
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/",
+            get(|| async { "hello from stand-in" }).post(move |body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    let value: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    let id = value["id"].as_str().unwrap_or_default().to_owned();
+                    record.lock().unwrap().push(value);
+                    axum::Json(serde_json::json!({ "id": format!("provider-{id}") }))
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in");
     let port = listener.local_addr().expect("local addr").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
