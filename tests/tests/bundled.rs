@@ -110,7 +110,8 @@ async fn webhook_connector_every_export() {
     let tampered = signed(body, "wrong");
     let err = rt.handle_webhook("webhook-connector", &tampered).await.unwrap().unwrap_err();
     assert!(matches!(err, WebhookError::Unauthorized(_)), "{err:?}");
-    let err = rt.handle_webhook("webhook-connector", &signed(b"{not json", "s3cret")).await.unwrap().unwrap_err();
+    let err =
+        rt.handle_webhook("webhook-connector", &signed(b"{not json", "s3cret")).await.unwrap().unwrap_err();
     assert!(matches!(&err, WebhookError::Malformed(m) if m.contains("JSON")), "{err:?}");
 
     // send: POSTs to the stand-in through the outbound HTTP capability
