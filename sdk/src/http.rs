@@ -159,6 +159,17 @@ fn transport(e: wasi::ErrorCode) -> HttpError {
     }
 }
 
+fn write_body(body: &wasi::OutgoingBody, bytes: &[u8]) -> Result<(), HttpError> {
+    let stream =
+        body.write().map_err(|()| HttpError::InvalidRequest("body stream rejected by wasi:http".into()))?;
+    for chunk in bytes.chunks(4096) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| HttpError::Transport(format!("writing body: {e:?}")))?;
+    }
+    Ok(())
+}
+
 /// Sends `request` and waits for the whole response.
 pub fn send(request: &Request) -> Result<Response, HttpError> {
     let (scheme, authority, path) = split_url(&request.url)?;
@@ -180,15 +191,10 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     let _ = options.set_first_byte_timeout(Some(nanos));
     let _ = options.set_between_bytes_timeout(Some(nanos));
     let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(transport)?;
-    {
-        let stream = body.write().map_err(|()| invalid("body stream"))?;
-        for chunk in request.body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| HttpError::Transport(format!("writing body: {e:?}")))?;
-        }
-    }
-    wasi::OutgoingBody::finish(body, None).map_err(transport)?;
+    // Write the body, but report a failure only after the response: when the host denies
+    // the request it closes the body stream, and the denial is the error worth reporting.
+    let written = write_body(&body, &request.body);
+    let finished = wasi::OutgoingBody::finish(body, None).map_err(transport);
     let response = loop {
         match pending.get() {
             Some(result) => break result,
@@ -197,6 +203,8 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     };
     let response =
         response.map_err(|()| HttpError::Transport("response already taken".into()))?.map_err(transport)?;
+    written?;
+    finished?;
     let status = response.status();
     let headers = response
         .headers()

@@ -39,10 +39,9 @@ async fn swap_under_concurrent_calls_loses_nothing() {
                 let old_version = decision.queue.as_deref() == Some("router");
                 assert!(new_version || old_version, "unexpected decision {decision:?}");
                 // A call that *started* after the swap completed must see the new version.
-                if let Some(at) = *swapped_at.lock().unwrap() {
-                    if started > at && old_version {
-                        stale_after_swap += 1;
-                    }
+                let swapped = *swapped_at.lock().unwrap();
+                if swapped.is_some_and(|at| started > at) && old_version {
+                    stale_after_swap += 1;
                 }
                 // A plugin call that never waits on I/O completes without returning
                 // Pending; yield so eight such loops do not starve the two workers.

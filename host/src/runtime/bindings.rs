@@ -24,9 +24,9 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use exports::seam::plugin::channel;
-pub use exports::seam::plugin::routing;
-pub use seam::plugin::types;
+pub use self::exports::seam::plugin::channel;
+pub use self::exports::seam::plugin::routing;
+pub use self::seam::plugin::types;
 
 /// Flag names as in the WIT, for JSON.
 const FEATURE_NAMES: [(channel::ChannelFeatures, &str); 7] = [

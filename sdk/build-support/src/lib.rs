@@ -1,14 +1,14 @@
 //! Builds Seam plugin crates for `wasm32-wasip2` from a build script or a test.
 //!
-//! A plugin crate is any directory with a `Cargo.toml` and a `seam.toml` manifest. Plugins
-//! are grouped by the manifest's `kind` and each group is built by one `cargo build`, because
-//! cargo unifies features within one invocation and `seam-sdk` must see exactly one of its
-//! `connector` / `router` features when it is compiled for a plugin.
+//! A plugin crate is any directory with a `Cargo.toml` and a `seam.toml` manifest. Each
+//! plugin is built by its own `cargo rustc --crate-type cdylib`: the crate itself declares
+//! only an `rlib` (so native `cargo test` works; a native cdylib would not link, as the
+//! component export names contain `:`), and one package per invocation also keeps cargo
+//! from unifying `seam-sdk`'s `connector` and `router` features across plugins.
 //!
 //! The nested cargo uses its own target directory (`<target>/wasm`): the outer cargo holds
 //! the lock on its own directory while build scripts run, so sharing it would deadlock.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -107,39 +107,32 @@ fn top_level_string(file: &Path, key: &str) -> Result<String, BuildError> {
 }
 
 /// Builds `plugins` for [`WASM_TARGET`] with the [`PLUGIN_PROFILE`] profile into
-/// `target_dir`, one cargo invocation per plugin kind, and returns each plugin with the path
-/// of its `.wasm` component.
+/// `target_dir`, one cargo invocation per plugin, and returns each plugin with the path of
+/// its `.wasm` component.
 pub fn build(
     workspace: &Path,
     target_dir: &Path,
     plugins: &[PluginCrate],
 ) -> Result<Vec<(PluginCrate, PathBuf)>, BuildError> {
-    let mut by_kind: BTreeMap<&str, Vec<&PluginCrate>> = BTreeMap::new();
     for p in plugins {
-        by_kind.entry(p.kind.as_str()).or_default().push(p);
-    }
-    for group in by_kind.values() {
         let mut cmd = cargo_command(workspace, target_dir);
-        for p in group {
-            cmd.arg("-p").arg(&p.package);
-        }
+        cmd.arg("-p").arg(&p.package).args(["--lib", "--crate-type", "cdylib"]);
         let status = cmd.status().map_err(|e| BuildError::Cargo(format!("cannot run cargo: {e}")))?;
         if !status.success() {
-            let names: Vec<&str> = group.iter().map(|p| p.package.as_str()).collect();
-            return Err(BuildError::Cargo(format!("cargo exited with {status} for {}", names.join(", "))));
+            return Err(BuildError::Cargo(format!("cargo exited with {status} for {}", p.package)));
         }
     }
     let out = target_dir.join(WASM_TARGET).join(PLUGIN_PROFILE);
     Ok(plugins.iter().map(|p| (p.clone(), out.join(p.wasm_file_name()))).collect())
 }
 
-/// A `cargo build` for the wasm target, with the environment an outer cargo gives build
+/// A `cargo rustc` for the wasm target, with the environment an outer cargo gives build
 /// scripts removed so the host's flags, wrappers (clippy) and target do not leak in.
 fn cargo_command(workspace: &Path, target_dir: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--target", WASM_TARGET, "--profile", PLUGIN_PROFILE])
+        .args(["rustc", "--target", WASM_TARGET, "--profile", PLUGIN_PROFILE])
         .env("CARGO_TARGET_DIR", target_dir);
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

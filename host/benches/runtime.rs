@@ -1,0 +1,234 @@
+//! Runtime benchmark: `cargo bench -p seam --bench runtime`.
+//!
+//! Reports, for the bundled plugins on this machine:
+//! - `route()` latency (fresh store + instance from the pool + call + limits), sequential;
+//! - `route()` throughput with concurrent callers;
+//! - `handle-webhook` latency with a 2 KB JSON payload;
+//! - cold compile and cached load per plugin;
+//! - swap time (load a new version from the cache and make it current), and `install` alone.
+//!
+//! Prints a Markdown table; docs/benchmarks.md keeps the figures.
+
+use seam::bundled::BundledPlugin;
+use seam::metrics::Metrics;
+use seam::runtime::bindings::channel::HttpRequest;
+use seam::runtime::bindings::routing::{
+    ConversationStatus, ConversationSummary, CustomerSummary, RouteContext,
+};
+use seam::runtime::bindings::types::{Event, Identity, InboundMessage};
+use seam::runtime::{PluginSource, Runtime, RuntimeOptions};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn runtime(cache: Option<&Path>) -> Runtime {
+    let db = sled::Config::new().temporary(true).open().expect("temporary sled");
+    let options = RuntimeOptions { cache_dir: cache.map(Path::to_path_buf), ..RuntimeOptions::default() };
+    Runtime::new(options, db, Metrics::default()).expect("runtime")
+}
+
+fn source(name: &str) -> PluginSource {
+    BundledPlugin::find(name).expect("bundled plugin").source().expect("manifest")
+}
+
+fn context(text: &str) -> RouteContext {
+    let sender = Identity { kind: "telegram".into(), value: "5001".into() };
+    RouteContext {
+        event: Event::Message(InboundMessage {
+            external_id: "9001".into(),
+            sender: sender.clone(),
+            sender_name: Some("Анна".into()),
+            text: Some(text.into()),
+            attachments: Vec::new(),
+            reply_to: None,
+            thread: None,
+            sent_at: Some(1_700_000_000_000),
+            extras: None,
+        }),
+        channel: "telegram".into(),
+        channel_kind: "telegram".into(),
+        customer: CustomerSummary {
+            id: "c-1".into(),
+            identities: vec![sender],
+            attributes: vec![("tier".into(), "standard".into())],
+            channels: vec!["telegram".into()],
+            last_agent: None,
+            previous_conversations: 2,
+        },
+        conversation: ConversationSummary {
+            id: "v-1".into(),
+            status: ConversationStatus::Open,
+            channels: vec!["telegram".into()],
+            queue: None,
+            assignee: None,
+            tags: Vec::new(),
+            message_count: 1,
+            opened_at: 1_700_000_000_000,
+        },
+        queues: Vec::new(),
+        agents: Vec::new(),
+        now: 1_700_000_000_000,
+    }
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let n = samples.len();
+    let mean = samples.iter().sum::<Duration>() / n as u32;
+    Stats { p50: samples[n / 2], p99: samples[(n * 99) / 100], mean }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn webhook_body() -> Vec<u8> {
+    let text = "Здравствуйте! У меня проблема с оплатой заказа, деньги списались дважды. ".repeat(12);
+    let body = serde_json::json!({
+        "id": "msg-0001",
+        "from": "+79161234567",
+        "name": "Анна Петрова",
+        "text": text,
+        "timestamp": 1_700_000_000,
+        "thread": "order-5512",
+        "attachments": [{"kind": "image", "url": "https://cdn.example.com/receipt-5512.jpg", "mime_type": "image/jpeg"}],
+    });
+    body.to_string().into_bytes()
+}
+
+fn main() {
+    let tokio =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    tokio.block_on(run());
+}
+
+async fn run() {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let rt = runtime(None);
+    rt.load(source("keyword-router"), &BTreeMap::new()).await.expect("keyword router");
+    rt.load(source("webhook-connector"), &BTreeMap::new()).await.expect("webhook connector");
+
+    // route(): sequential latency, including getting an instance.
+    let ctx = context("Здравствуйте, у меня проблема с доступом к личному кабинету");
+    for _ in 0..2_000 {
+        rt.route("keyword-router", &ctx).await.expect("warm-up").expect("decision");
+    }
+    let mut samples = Vec::with_capacity(50_000);
+    for _ in 0..50_000 {
+        let t = Instant::now();
+        let d = rt.route("keyword-router", &ctx).await.expect("route").expect("decision");
+        samples.push(t.elapsed());
+        assert_eq!(d.queue.as_deref(), Some("support"));
+    }
+    let s = stats(samples);
+    rows.push((
+        "route() keyword-router, sequential, p50 / p99 / mean".into(),
+        format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
+    ));
+
+    // route(): throughput with concurrent callers.
+    let calls = 100_000;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (rt, ctx) = (rt.clone(), ctx.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..calls / 4 {
+                rt.route("keyword-router", &ctx).await.expect("route").expect("decision");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let rate = calls as f64 / started.elapsed().as_secs_f64();
+    rows.push((
+        "route() keyword-router, 4 concurrent callers on 2 workers".into(),
+        format!("{rate:.0} calls/s"),
+    ));
+
+    // handle-webhook with a 2 KB payload.
+    let body = webhook_body();
+    let request = HttpRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.clone(),
+    };
+    let mut samples = Vec::with_capacity(20_000);
+    for i in 0..22_000 {
+        let t = Instant::now();
+        let out = rt.handle_webhook("webhook-connector", &request).await.expect("call").expect("accepted");
+        if i >= 2_000 {
+            samples.push(t.elapsed());
+        }
+        assert_eq!(out.events.len(), 1);
+    }
+    let s = stats(samples);
+    rows.push((
+        format!("handle-webhook webhook-connector, {} B JSON, p50 / p99 / mean", body.len()),
+        format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
+    ));
+
+    // Cold compile and cached load, per plugin.
+    let dir = std::env::temp_dir().join(format!("seam-bench-{}", std::process::id()));
+    for name in ["keyword-router", "webhook-connector"] {
+        let size = BundledPlugin::find(name).map_or(0, |p| p.wasm.len());
+        let mut cold = Vec::new();
+        let mut cached = Vec::new();
+        for i in 0..10 {
+            let cache = dir.join(format!("{name}-{i}"));
+            let rt = runtime(Some(&cache));
+            let t = Instant::now();
+            rt.prepare(source(name), &BTreeMap::new()).await.expect("cold");
+            cold.push(t.elapsed());
+            let rt = runtime(Some(&cache));
+            let t = Instant::now();
+            let p = rt.prepare(source(name), &BTreeMap::new()).await.expect("cached");
+            cached.push(t.elapsed());
+            assert_eq!(p.stats.cache, seam::runtime::cache::CacheOutcome::Hit);
+        }
+        rows.push((
+            format!("{name} ({} KiB): cold compile + link, median", size / 1024),
+            ms(stats(cold).p50),
+        ));
+        rows.push((format!("{name}: cached load + link, median"), ms(stats(cached).p50)));
+    }
+
+    // Swap: a new version from the cache becomes current; and install() alone.
+    let cache = dir.join("swap");
+    let rt = runtime(Some(&cache));
+    rt.load(source("keyword-router"), &BTreeMap::new()).await.expect("v1");
+    let mut swaps = Vec::new();
+    let mut installs = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let plugin = Arc::new(rt.prepare(source("keyword-router"), &BTreeMap::new()).await.expect("v2"));
+        let t2 = Instant::now();
+        rt.install(plugin);
+        installs.push(t2.elapsed());
+        swaps.push(t.elapsed());
+    }
+    rows.push(("swap keyword-router (cached load + link + install), median".into(), ms(stats(swaps).p50)));
+    rows.push(("install() alone (the atomic switch), median".into(), us(stats(installs).p50)));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("| measurement | result |");
+    println!("|---|---|");
+    for (what, value) in rows {
+        println!("| {what} | {value} |");
+    }
+}
