@@ -19,7 +19,6 @@ use seam::runtime::bindings::types::{Event, Identity, InboundMessage};
 use seam::runtime::{PluginSource, Runtime, RuntimeOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn runtime(cache: Option<&Path>) -> Runtime {
@@ -94,7 +93,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn webhook_body() -> Vec<u8> {
-    let text = "Здравствуйте! У меня проблема с оплатой заказа, деньги списались дважды. ".repeat(12);
+    let text = "Здравствуйте! У меня проблема с оплатой заказа, деньги списались дважды. ".repeat(14);
     let body = serde_json::json!({
         "id": "msg-0001",
         "from": "+79161234567",
@@ -134,6 +133,25 @@ async fn run() {
     let s = stats(samples);
     rows.push((
         "route() keyword-router, sequential, p50 / p99 / mean".into(),
+        format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
+    ));
+
+    // route() with an empty rule set: the same host path with almost no guest work.
+    let empty: BTreeMap<String, String> = [("rules".to_owned(), String::new())].into();
+    let mut bare = source("keyword-router");
+    bare.manifest.name = "bare-router".into();
+    rt.load(bare, &empty).await.expect("bare router");
+    let mut samples = Vec::with_capacity(50_000);
+    for i in 0..52_000 {
+        let t = Instant::now();
+        rt.route("bare-router", &ctx).await.expect("route").expect("decision");
+        if i >= 2_000 {
+            samples.push(t.elapsed());
+        }
+    }
+    let s = stats(samples);
+    rows.push((
+        "route() same router with no rules (host path + minimal guest work), p50 / p99 / mean".into(),
         format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
     ));
 
@@ -216,7 +234,7 @@ async fn run() {
     let mut installs = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        let plugin = Arc::new(rt.prepare(source("keyword-router"), &BTreeMap::new()).await.expect("v2"));
+        let plugin = rt.prepare(source("keyword-router"), &BTreeMap::new()).await.expect("v2");
         let t2 = Instant::now();
         rt.install(plugin);
         installs.push(t2.elapsed());

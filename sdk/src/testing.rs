@@ -108,7 +108,7 @@ impl Harness {
 
     /// What a connector's `describe` returned when it loaded.
     pub fn describe(&self) -> Option<channel::ChannelInfo> {
-        self.runtime.slot(&self.name).and_then(|s| s.current().channel.clone())
+        self.runtime.slot(&self.name).and_then(|s| s.current().channel().cloned())
     }
 
     /// Calls a router's `route`.

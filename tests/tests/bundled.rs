@@ -83,7 +83,7 @@ async fn webhook_connector_every_export() {
     let (plugin, _) = rt.load(source, &cfg).await.unwrap();
 
     // describe (called at load)
-    let info = plugin.channel.as_ref().expect("describe ran at load");
+    let info = plugin.channel().expect("describe ran at load");
     assert_eq!((info.kind.as_str(), info.identity_kind.as_str()), ("webhook", "phone"));
 
     // handle-webhook: signed, two messages in one body

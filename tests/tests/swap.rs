@@ -78,7 +78,7 @@ async fn calls_in_flight_finish_on_the_old_version() {
     // Compile v2 first so the swap itself is quick.
     let mut v2 = seam::bundled::BundledPlugin::find("keyword-router").unwrap().source().unwrap();
     v2.manifest.name = "slowpoke".into();
-    let v2 = Arc::new(rt.prepare(v2, &Default::default()).await.unwrap());
+    let v2 = rt.prepare(v2, &Default::default()).await.unwrap();
     // A call that waits 500 ms on a slow server.
     let started = Instant::now();
     let in_flight = {

@@ -34,7 +34,7 @@ fn describe(name: &str, slot: &Slot) -> Value {
         "origin": plugin.origin,
         "capabilities": plugin.manifest().capabilities,
         "limits": plugin.manifest().limits,
-        "channel": plugin.channel,
+        "channel": plugin.channel(),
         "load": plugin.stats,
         "disabled": slot.disabled(),
         "consecutive_failures": slot.consecutive_failures(),

@@ -1,28 +1,23 @@
-//! Calling into plugins. Every call gets a fresh store and instance (cheap with the pooling
-//! allocator and copy-on-write memory), so nothing a call leaves in linear memory or
-//! globals can leak into the next one. Limits per call:
+//! Calling into plugins. Every call runs on its own instance, used once and destroyed (see
+//! `instances.rs` for how they are made ahead of time), so nothing a call leaves in linear
+//! memory or globals can leak into the next one. Limits per call:
 //! - memory: the store's limiter traps growth past `limits.memory-mb`;
 //! - CPU: an epoch callback charges wall time spent in the call, minus time waiting on
-//!   outbound HTTP, against `limits.cpu-ms`;
+//!   outbound HTTP, against `limits.cpu-ms` (`HostState::charge_cpu`);
 //! - wall time: a timeout of `limits.timeout-ms` around the whole call;
 //! - output: the result's JSON encoding must fit `limits.output-kb`.
 
 use super::bindings::{channel, routing};
 use super::error::CallError;
-use super::plugin::{Exports, Plugin};
-use super::state::{HostState, MemoryLimitExceeded};
+use super::instances::{self, Guest};
+use super::plugin::Plugin;
+use super::state::{CpuLimitExceeded, HostState, MemoryLimitExceeded};
 use super::{Runtime, Slot};
 use crate::manifest::PluginKind;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::Instance;
-use wasmtime::{Store, UpdateDeadline};
-
-/// The trap payload when a call runs wasm past its CPU limit.
-#[derive(Debug, thiserror::Error)]
-#[error("CPU limit exceeded")]
-struct CpuLimitExceeded;
+use wasmtime::Store;
 
 /// Counts bytes written, to size a result without allocating its encoding.
 struct ByteCounter(usize);
@@ -52,9 +47,8 @@ impl Runtime {
         context: &routing::RouteContext,
     ) -> Result<Result<routing::Decision, String>, CallError> {
         let (slot, plugin) = self.slot_of_kind(name, PluginKind::Router)?;
-        let Exports::Router(indices) = &plugin.exports else { unreachable!("kind checked") };
-        self.guarded(&slot, &plugin, "route", async |store: &mut Store<HostState>, instance: &Instance| {
-            indices.load(&mut *store, instance)?.call_route(store, context).await
+        self.guarded(&slot, &plugin, "route", async |store: &mut Store<HostState>, guest: &Guest| {
+            guest.router()?.call_route(store, context).await
         })
         .await
     }
@@ -66,15 +60,9 @@ impl Runtime {
         request: &channel::HttpRequest,
     ) -> Result<Result<channel::WebhookOutcome, channel::WebhookError>, CallError> {
         let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
-        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
-        self.guarded(
-            &slot,
-            &plugin,
-            "handle-webhook",
-            async |store: &mut Store<HostState>, instance: &Instance| {
-                indices.load(&mut *store, instance)?.call_handle_webhook(store, request).await
-            },
-        )
+        self.guarded(&slot, &plugin, "handle-webhook", async |store: &mut Store<HostState>, guest: &Guest| {
+            guest.connector()?.call_handle_webhook(store, request).await
+        })
         .await
     }
 
@@ -85,9 +73,8 @@ impl Runtime {
         message: &channel::OutboundMessage,
     ) -> Result<channel::DeliveryResult, CallError> {
         let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
-        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
-        self.guarded(&slot, &plugin, "send", async |store: &mut Store<HostState>, instance: &Instance| {
-            indices.load(&mut *store, instance)?.call_send(store, message).await
+        self.guarded(&slot, &plugin, "send", async |store: &mut Store<HostState>, guest: &Guest| {
+            guest.connector()?.call_send(store, message).await
         })
         .await
     }
@@ -99,23 +86,19 @@ impl Runtime {
         cursor: Option<&str>,
     ) -> Result<Result<channel::PollOutcome, String>, CallError> {
         let (slot, plugin) = self.slot_of_kind(name, PluginKind::Connector)?;
-        let Exports::Connector(indices) = &plugin.exports else { unreachable!("kind checked") };
-        self.guarded(&slot, &plugin, "poll", async |store: &mut Store<HostState>, instance: &Instance| {
-            indices.load(&mut *store, instance)?.call_poll(store, cursor).await
+        self.guarded(&slot, &plugin, "poll", async |store: &mut Store<HostState>, guest: &Guest| {
+            guest.connector()?.call_poll(store, cursor).await
         })
         .await
     }
 
     /// Calls `describe` on a connector version that is not installed yet.
-    pub(crate) async fn call_describe(&self, plugin: &Plugin) -> Result<channel::ChannelInfo, CallError> {
-        let Exports::Connector(indices) = &plugin.exports else {
-            return Err(CallError::NotFound {
-                plugin: plugin.manifest().name.clone(),
-                kind: "connector".into(),
-            });
-        };
-        self.invoke(plugin, "describe", async |store: &mut Store<HostState>, instance: &Instance| {
-            indices.load(&mut *store, instance)?.call_describe(store).await
+    pub(crate) async fn call_describe(
+        &self,
+        plugin: &Arc<Plugin>,
+    ) -> Result<channel::ChannelInfo, CallError> {
+        self.invoke(plugin, "describe", async |store: &mut Store<HostState>, guest: &Guest| {
+            guest.connector()?.call_describe(store).await
         })
         .await
     }
@@ -124,9 +107,9 @@ impl Runtime {
     async fn guarded<R: Serialize>(
         &self,
         slot: &Slot,
-        plugin: &Plugin,
+        plugin: &Arc<Plugin>,
         export: &'static str,
-        call: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Guest) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let name = &plugin.manifest().name;
         let admit = slot
@@ -161,51 +144,51 @@ impl Runtime {
         result
     }
 
-    /// One call: fresh store and instance, limits, and error classification.
+    /// One call on a single-use instance: limits, and error classification.
     async fn invoke<R: Serialize>(
         &self,
-        plugin: &Plugin,
+        plugin: &Arc<Plugin>,
         export: &'static str,
-        call: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Guest) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let limits = plugin.manifest().limits.clone();
-        let name = plugin.manifest().name.clone();
-        let mut store = Store::new(&self.engine, HostState::new(plugin.env.clone()));
-        store.limiter(|s| &mut s.limiter);
-        let budget_ns = u64::from(limits.cpu_ms) * 1_000_000;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| {
-            let state = cx.data_mut();
-            let now = Instant::now();
-            let elapsed = now.duration_since(state.cpu_checked_at).as_nanos() as u64;
-            state.cpu_checked_at = now;
-            let waited = state.http_policy.waited_ns.swap(0, Ordering::Relaxed);
-            state.cpu_used_ns += elapsed.saturating_sub(waited);
-            if state.cpu_used_ns > budget_ns {
-                return Err(wasmtime::Error::new(CpuLimitExceeded));
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-
+        let limits = &plugin.manifest().limits;
+        let ready = plugin.ready.take();
+        self.recycler.refill(plugin);
+        let mut spent: Option<Store<HostState>> = None;
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            call(&mut store, &instance).await
+            let mut ready = match ready {
+                Some(ready) => ready,
+                None => instances::instantiate(&self.engine, plugin).await?,
+            };
+            ready.store.data_mut().begin_call();
+            ready.store.set_epoch_deadline(1);
+            let result = call(&mut ready.store, &ready.guest).await;
+            spent = Some(ready.store);
+            result
         };
         let outcome = tokio::time::timeout(Duration::from_millis(u64::from(limits.timeout_ms)), run).await;
+        let name = || plugin.manifest().name.clone();
         let result = match outcome {
-            Err(_) => return Err(CallError::Timeout { plugin: name, export, ms: limits.timeout_ms }),
+            Err(_) => return Err(CallError::Timeout { plugin: name(), export, ms: limits.timeout_ms }),
             Ok(result) => result,
         };
+        let stderr = match &spent {
+            Some(store) if result.is_err() => store.data().stderr_text(),
+            _ => String::new(),
+        };
+        if let Some(store) = spent {
+            self.recycler.retire(store);
+        }
         match result {
             Ok(value) => {
                 let bytes = encoded_size(&value);
                 let limit = limits.output_kb as usize * 1024;
                 if bytes > limit {
-                    return Err(CallError::OutputTooLarge { plugin: name, export, bytes, limit });
+                    return Err(CallError::OutputTooLarge { plugin: name(), export, bytes, limit });
                 }
                 Ok(value)
             }
-            Err(e) => Err(classify(e, name, export, &limits, &store)),
+            Err(e) => Err(classify(e, name(), export, limits, stderr)),
         }
     }
 }
@@ -215,7 +198,7 @@ fn classify(
     plugin: String,
     export: &'static str,
     limits: &crate::manifest::Limits,
-    store: &Store<HostState>,
+    stderr: String,
 ) -> CallError {
     if e.downcast_ref::<CpuLimitExceeded>().is_some() {
         return CallError::CpuLimit { plugin, export, ms: limits.cpu_ms };
@@ -226,7 +209,6 @@ fn classify(
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return CallError::Busy { plugin, message: e.to_string() };
     }
-    let stderr = store.data().stderr_text();
     let mut message = format!("{e:#}");
     if !stderr.is_empty() {
         message.push_str(&format!(" (stderr: {stderr})"));

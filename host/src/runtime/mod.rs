@@ -18,6 +18,7 @@ mod call;
 pub mod caps;
 pub mod engine;
 pub mod error;
+pub mod instances;
 pub mod plugin;
 pub mod state;
 
@@ -40,7 +41,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 /// How to build a [`Runtime`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Where compiled artifacts are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
@@ -48,6 +49,19 @@ pub struct RuntimeOptions {
     pub engine: EngineOptions,
     /// Breaker settings for every plugin.
     pub breaker: BreakerConfig,
+    /// Fresh instances kept ready per plugin version (0: instantiate on every call).
+    pub ready_instances: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            cache_dir: None,
+            engine: EngineOptions::default(),
+            breaker: BreakerConfig::default(),
+            ready_instances: 2,
+        }
+    }
 }
 
 /// A plugin name and its current version, breaker and metrics.
@@ -84,6 +98,7 @@ pub struct Runtime {
     metrics: Metrics,
     options: RuntimeOptions,
     slots: Arc<RwLock<HashMap<String, Arc<Slot>>>>,
+    recycler: instances::Recycler,
 }
 
 /// Why the runtime could not start.
@@ -109,7 +124,9 @@ impl Runtime {
         link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))?;
         link(bindings::Host_::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s))?;
         let cache = ArtifactCache::new(&engine, options.cache_dir.clone())?;
+        let recycler = instances::Recycler::start(engine.clone())?;
         Ok(Runtime {
+            recycler,
             engine,
             linker: Arc::new(linker),
             cache: Arc::new(cache),
@@ -137,7 +154,7 @@ impl Runtime {
         source: PluginSource,
         config: &BTreeMap<String, String>,
     ) -> Result<(Arc<Plugin>, Option<Arc<Plugin>>), LoadError> {
-        let plugin = Arc::new(self.prepare(source, config).await?);
+        let plugin = self.prepare(source, config).await?;
         let previous = self.install(plugin.clone());
         Ok((plugin, previous))
     }

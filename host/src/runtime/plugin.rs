@@ -5,12 +5,13 @@
 use super::bindings::{channel, routing};
 use super::cache::CacheOutcome;
 use super::error::LoadError;
+use super::instances::{self, ReadyPool};
 use super::state::{HostState, PluginEnv, ResolvedConfig};
 use super::{Runtime, caps};
 use crate::manifest::{Manifest, PluginKind};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, types::ComponentItem};
 
@@ -98,13 +99,22 @@ pub struct Plugin {
     /// How long loading took.
     pub stats: LoadStats,
     /// For connectors: what `describe` returned at load.
-    pub channel: Option<channel::ChannelInfo>,
+    pub channel: OnceLock<channel::ChannelInfo>,
+    /// Fresh instances waiting for a call (see `instances.rs`).
+    pub ready: ReadyPool,
+    /// How many fresh instances to keep ready.
+    pub ready_target: usize,
 }
 
 impl Plugin {
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.env.manifest
+    }
+
+    /// For connectors: what `describe` returned when the plugin was loaded.
+    pub fn channel(&self) -> Option<&channel::ChannelInfo> {
+        self.channel.get()
     }
 
     /// `name@version`.
@@ -188,12 +198,13 @@ fn resolve_config(
 }
 
 impl Runtime {
-    /// Loads `source` with operator `config` values into a [`Plugin`], without installing it.
+    /// Loads `source` with operator `config` values into a [`Plugin`], with its ready
+    /// instances made, without installing it.
     pub async fn prepare(
         &self,
         source: PluginSource,
         config: &BTreeMap<String, String>,
-    ) -> Result<Plugin, LoadError> {
+    ) -> Result<Arc<Plugin>, LoadError> {
         let PluginSource { manifest, wasm, origin } = source;
         let name = manifest.name.clone();
         check_component_bytes(&wasm, &origin)?;
@@ -251,7 +262,7 @@ impl Runtime {
             .collect();
         let env = Arc::new(PluginEnv { name: name.as_str().into(), manifest, config, kv, http_rules });
         let stats = LoadStats { compile, link: linked.elapsed(), cache };
-        let mut plugin = Plugin {
+        let plugin = Arc::new(Plugin {
             env,
             component,
             pre,
@@ -259,15 +270,19 @@ impl Runtime {
             hash: blake3::hash(&wasm).to_hex().to_string(),
             origin,
             stats,
-            channel: None,
-        };
+            channel: OnceLock::new(),
+            ready: ReadyPool::default(),
+            ready_target: self.options.ready_instances,
+        });
         if matches!(plugin.exports, Exports::Connector(_)) {
             let info = self
                 .call_describe(&plugin)
                 .await
                 .map_err(|e| LoadError::Describe { plugin: name.clone(), source: Box::new(e) })?;
-            plugin.channel = Some(info);
+            let _ = plugin.channel.set(info);
         }
+        // Warm before install, so a swapped-in version's first calls are as fast as any.
+        instances::fill(&self.engine, &plugin).await;
         Ok(plugin)
     }
 }

@@ -86,6 +86,27 @@ impl HostState {
         }
     }
 
+    /// Marks the start of the call: CPU time is charged from now (the instance may have
+    /// been made well before).
+    pub fn begin_call(&mut self) {
+        self.cpu_checked_at = std::time::Instant::now();
+        self.cpu_used_ns = 0;
+    }
+
+    /// The epoch callback: charges the wall time since the last check, minus time spent
+    /// waiting on outbound HTTP, against `budget_ns`; traps with [`CpuLimitExceeded`] past it.
+    pub fn charge_cpu(&mut self, budget_ns: u64) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        let now = std::time::Instant::now();
+        let elapsed = now.duration_since(self.cpu_checked_at).as_nanos() as u64;
+        self.cpu_checked_at = now;
+        let waited = self.http_policy.waited_ns.swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.cpu_used_ns += elapsed.saturating_sub(waited);
+        if self.cpu_used_ns > budget_ns {
+            return Err(wasmtime::Error::new(CpuLimitExceeded));
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    }
+
     /// What the plugin wrote to stderr during this call, lossily decoded.
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned()
@@ -103,6 +124,11 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_policy }
     }
 }
+
+/// The trap payload when a call runs wasm past its CPU limit.
+#[derive(Debug, thiserror::Error)]
+#[error("CPU limit exceeded")]
+pub struct CpuLimitExceeded;
 
 /// Caps linear memory growth at the manifest's `limits.memory-mb`. Growth past it traps
 /// the call at once with [`MemoryLimitExceeded`] rather than letting the guest see an

@@ -7,74 +7,72 @@
 
 use seam_sdk::prelude::*;
 
-/// One queue and the keywords that send a message there.
-#[derive(Debug, PartialEq)]
-pub struct Rule {
-    /// Queue id.
-    pub queue: String,
-    /// Lower-cased keyword stems or phrases.
-    pub keywords: Vec<String>,
-}
-
 /// Lower-cases and folds `ё` so `Проблёма` and `проблема` compare equal.
 pub fn normalize(text: &str) -> String {
     text.to_lowercase().replace('ё', "е")
 }
 
-/// Parses `queue: kw, kw` lines; blank lines and `#` comments are skipped.
-pub fn parse_rules(spec: &str) -> Result<Vec<Rule>, String> {
-    let mut rules = Vec::new();
-    for (n, line) in spec.lines().enumerate() {
+/// Checks that every non-blank, non-`#` line of `rules` is `queue: keyword, ...`.
+pub fn check_rules(rules: &str) -> Result<(), String> {
+    for (n, line) in rules.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (queue, words) = line
-            .split_once(':')
-            .ok_or_else(|| format!("rules line {}: expected `queue: keyword, ...`", n + 1))?;
-        let queue = queue.trim();
-        if queue.is_empty() {
-            return Err(format!("rules line {}: empty queue name", n + 1));
+        match line.split_once(':') {
+            Some((queue, _)) if !queue.trim().is_empty() => {}
+            Some(_) => return Err(format!("rules line {}: empty queue name", n + 1)),
+            None => return Err(format!("rules line {}: expected `queue: keyword, ...`", n + 1)),
         }
-        let keywords: Vec<String> =
-            words.split(',').map(|w| normalize(w.trim())).filter(|w| !w.is_empty()).collect();
-        rules.push(Rule { queue: queue.to_owned(), keywords });
     }
-    Ok(rules)
+    Ok(())
 }
 
-/// The first rule with a keyword in `text`, and that keyword.
-pub fn first_match<'a>(rules: &'a [Rule], text: &str) -> Option<(&'a Rule, &'a str)> {
+/// The queue of the first rule in `rules` with a keyword in `text`, and that keyword.
+///
+/// Both are normalized once; keywords are then compared as slices, without allocating per
+/// keyword (the router runs for every message, on a fresh instance each time). A keyword
+/// matches a word that starts with it, or, if it has a space, the phrase anywhere.
+pub fn first_match(rules: &str, text: &str) -> Result<Option<(String, String)>, String> {
+    check_rules(rules)?;
+    let rules = normalize(rules);
     let text = normalize(text);
     let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    rules.iter().find_map(|rule| {
-        rule.keywords
-            .iter()
-            .find(|kw| {
-                if kw.contains(' ') {
-                    text.contains(kw.as_str())
-                } else {
-                    words.iter().any(|w| w.starts_with(kw.as_str()))
-                }
-            })
-            .map(|kw| (rule, kw.as_str()))
-    })
+    for line in rules.lines() {
+        let line = line.trim();
+        let Some((queue, keywords)) = line.split_once(':').filter(|_| !line.starts_with('#')) else {
+            continue;
+        };
+        for keyword in keywords.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let hit = if keyword.contains(' ') {
+                text.contains(keyword)
+            } else {
+                words.iter().any(|w| w.starts_with(keyword))
+            };
+            if hit {
+                return Ok(Some((queue.trim().to_owned(), keyword.to_owned())));
+            }
+        }
+    }
+    Ok(None)
 }
 
 struct KeywordRouter;
 
 impl Router for KeywordRouter {
     fn route(context: RouteContext) -> Result<Decision, String> {
-        let rules = parse_rules(&config::get("rules").unwrap_or_default())?;
-        let fallback = config::get("default-queue").unwrap_or_else(|| "general".to_owned());
+        let rules = config::get("rules").unwrap_or_default();
         let text = context.text().unwrap_or_default();
-        Ok(match first_match(&rules, text) {
-            Some((rule, keyword)) => {
-                let mut d = Decision::to_queue(&rule.queue, &format!("keyword `{keyword}`"));
+        Ok(match first_match(&rules, text)? {
+            Some((queue, keyword)) => {
+                let mut d = Decision::to_queue(&queue, &format!("keyword `{keyword}`"));
                 d.tags.push(format!("keyword:{keyword}"));
                 d
             }
-            None => Decision::to_queue(&fallback, "no keyword matched"),
+            None => {
+                let fallback = config::get("default-queue").unwrap_or_else(|| "general".to_owned());
+                Decision::to_queue(&fallback, "no keyword matched")
+            }
         })
     }
 }
@@ -87,31 +85,40 @@ mod tests {
 
     const RULES: &str = "support: проблем, не работает, problem\nbilling: счет, invoice\n";
 
+    fn queue(text: &str) -> Option<String> {
+        first_match(RULES, text).unwrap().map(|(q, _)| q)
+    }
+
     #[test]
     fn russian_inflections_and_yo_match_the_stem() {
-        let rules = parse_rules(RULES).unwrap();
         for text in ["У меня ПРОБЛЕМА с заказом", "две проблемы", "Проблёмы!"]
         {
-            assert_eq!(first_match(&rules, text).map(|(r, _)| r.queue.as_str()), Some("support"), "{text}");
+            assert_eq!(queue(text).as_deref(), Some("support"), "{text}");
         }
-        assert_eq!(first_match(&rules, "Где мой счёт?").map(|(r, _)| r.queue.as_str()), Some("billing"));
+        assert_eq!(queue("Где мой счёт?").as_deref(), Some("billing"));
     }
 
     #[test]
     fn phrases_and_english() {
-        let rules = parse_rules(RULES).unwrap();
-        assert_eq!(first_match(&rules, "приложение не работает").unwrap().1, "не работает");
-        assert_eq!(first_match(&rules, "Problems with my invoice").unwrap().0.queue, "support");
-        assert!(first_match(&rules, "hello there").is_none());
+        assert_eq!(first_match(RULES, "приложение не работает").unwrap().unwrap().1, "не работает");
+        assert_eq!(queue("Problems with my invoice").as_deref(), Some("support"), "first rule wins");
+        assert_eq!(queue("hello there"), None);
         // A keyword must start a word: "problem" is not found inside "noproblem".
-        assert!(first_match(&rules, "noproblem").is_none());
+        assert_eq!(queue("noproblem"), None);
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped() {
+        let rules = "# a comment: with colon\n\nsales: buy\n";
+        assert_eq!(first_match(rules, "I want to buy").unwrap().unwrap().0, "sales");
     }
 
     #[test]
     fn bad_rules_name_the_line() {
         assert_eq!(
-            parse_rules("ok: a\nbroken line").unwrap_err(),
+            first_match("ok: a\nbroken line", "x").unwrap_err(),
             "rules line 2: expected `queue: keyword, ...`"
         );
+        assert_eq!(first_match(" : a", "x").unwrap_err(), "rules line 1: empty queue name");
     }
 }

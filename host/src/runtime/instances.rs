@@ -1,0 +1,179 @@
+//! Single-use instances, made ahead of time.
+//!
+//! Reuse policy: **an instance serves exactly one call, then is destroyed.** Nothing a call
+//! leaves in linear memory, globals or tables can reach another call. What moves off the
+//! request's path is the work around that one use: each plugin version keeps a few fresh,
+//! already-linked and type-checked instances ready ([`ReadyPool`]), and a recycler thread
+//! destroys spent stores (resetting their pooled memory) and makes replacements. If the pool
+//! is empty (a burst), the call instantiates inline, so correctness never depends on it.
+
+use super::bindings::{channel, routing};
+use super::plugin::{Exports, Plugin};
+use super::state::HostState;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use wasmtime::{Engine, Store};
+
+/// The typed export of one instance.
+pub enum Guest {
+    /// A connector's `channel` interface.
+    Connector(channel::Guest),
+    /// A router's `routing` interface.
+    Router(routing::Guest),
+}
+
+impl Guest {
+    /// The `routing` export, or an error if this is a connector.
+    pub fn router(&self) -> wasmtime::Result<&routing::Guest> {
+        match self {
+            Guest::Router(g) => Ok(g),
+            Guest::Connector(_) => Err(wasmtime::Error::msg("plugin is a connector, not a router")),
+        }
+    }
+
+    /// The `channel` export, or an error if this is a router.
+    pub fn connector(&self) -> wasmtime::Result<&channel::Guest> {
+        match self {
+            Guest::Connector(g) => Ok(g),
+            Guest::Router(_) => Err(wasmtime::Error::msg("plugin is a router, not a connector")),
+        }
+    }
+}
+
+/// A fresh instance in its own store, never called yet.
+pub struct Ready {
+    /// The store, holding the instance and the call's [`HostState`].
+    pub store: Store<HostState>,
+    /// Its typed export.
+    pub guest: Guest,
+}
+
+/// Fresh instances of one plugin version.
+#[derive(Default)]
+pub struct ReadyPool {
+    ready: Mutex<Vec<Ready>>,
+    refill_queued: AtomicBool,
+}
+
+impl ReadyPool {
+    /// A ready instance, if one is waiting.
+    pub fn take(&self) -> Option<Ready> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn len(&self) -> usize {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn put(&self, ready: Ready) {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).push(ready);
+    }
+}
+
+/// A store for one call of `plugin`, with its limits installed.
+pub fn new_store(engine: &Engine, plugin: &Plugin) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(plugin.env.clone()));
+    store.limiter(|s| &mut s.limiter);
+    let budget_ns = u64::from(plugin.manifest().limits.cpu_ms) * 1_000_000;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut cx| cx.data_mut().charge_cpu(budget_ns));
+    store
+}
+
+/// Instantiates `plugin` in a fresh store and looks up its typed export.
+pub async fn instantiate(engine: &Engine, plugin: &Plugin) -> wasmtime::Result<Ready> {
+    let mut store = new_store(engine, plugin);
+    let instance = plugin.pre.instantiate_async(&mut store).await?;
+    let guest = match &plugin.exports {
+        Exports::Connector(indices) => Guest::Connector(indices.load(&mut store, &instance)?),
+        Exports::Router(indices) => Guest::Router(indices.load(&mut store, &instance)?),
+    };
+    Ok(Ready { store, guest })
+}
+
+enum Job {
+    /// Destroy a spent store (returns its slot to the pool, resetting its memory).
+    Drop(Box<Store<HostState>>),
+    /// Top up a plugin's ready instances.
+    Refill(Arc<Plugin>),
+}
+
+/// Most spent stores waiting for the recycler. Past it, callers destroy their own stores:
+/// under sustained load the background thread cannot absorb the work anyway, and an
+/// unbounded backlog would hold instance slots until the pool runs out.
+const MAX_BACKLOG: usize = 16;
+
+/// Handle to the recycler thread.
+#[derive(Clone)]
+pub struct Recycler {
+    jobs: mpsc::Sender<Job>,
+    backlog: Arc<AtomicUsize>,
+}
+
+impl Recycler {
+    /// Starts the recycler thread for `engine`. It stops when every handle is dropped.
+    pub fn start(engine: Engine) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let pending = backlog.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        std::thread::Builder::new().name("seam-recycler".into()).spawn(move || {
+            for job in rx {
+                match job {
+                    Job::Drop(store) => {
+                        drop(store);
+                        pending.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    Job::Refill(plugin) => {
+                        plugin.ready.refill_queued.store(false, Ordering::Release);
+                        runtime.block_on(fill(&engine, &plugin));
+                    }
+                }
+            }
+        })?;
+        Ok(Recycler { jobs, backlog })
+    }
+
+    /// Whether the recycler has room for more work.
+    fn has_room(&self) -> bool {
+        self.backlog.load(Ordering::Acquire) < MAX_BACKLOG
+    }
+
+    /// Destroys `store`: off the caller's path if the recycler has room, else right here.
+    pub fn retire(&self, store: Store<HostState>) {
+        if !self.has_room() {
+            return drop(store);
+        }
+        self.backlog.fetch_add(1, Ordering::AcqRel);
+        if let Err(mpsc::SendError(Job::Drop(store))) = self.jobs.send(Job::Drop(Box::new(store))) {
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
+            drop(store);
+        }
+    }
+
+    /// Asks for `plugin`'s ready pool to be topped up, once until it is; skipped while the
+    /// recycler is backlogged (calls then instantiate inline).
+    pub fn refill(&self, plugin: &Arc<Plugin>) {
+        if self.has_room()
+            && plugin.ready.len() < plugin.ready_target
+            && !plugin.ready.refill_queued.swap(true, Ordering::AcqRel)
+        {
+            let _ = self.jobs.send(Job::Refill(plugin.clone()));
+        }
+    }
+}
+
+/// Instantiates until `plugin` has its target of ready instances. A failure is logged and
+/// leaves the pool short: calls then instantiate inline and report the error themselves.
+pub async fn fill(engine: &Engine, plugin: &Plugin) {
+    while plugin.ready.len() < plugin.ready_target {
+        match instantiate(engine, plugin).await {
+            Ok(ready) => plugin.ready.put(ready),
+            Err(e) => {
+                tracing::debug!(plugin = %plugin.id(), error = %format!("{e:#}"), "cannot pre-instantiate");
+                break;
+            }
+        }
+    }
+}
