@@ -1,14 +1,12 @@
 //! The `seam` command line.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use seam::manifest::Manifest;
-use seam::metrics::Metrics;
-use seam::runtime::plugin::{check_component_bytes, exported_functions, interface_names};
-use seam::runtime::{Runtime, RuntimeOptions};
 use seam::server::{self, ServeOptions};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Seam: one customer, one history, across every channel.
 #[derive(Parser)]
@@ -52,6 +50,20 @@ enum PluginCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Load a plugin into a running seam, or swap it for a new version.
+    Push {
+        /// A plugin directory: `seam.toml` and the component it names.
+        dir: PathBuf,
+        /// The running seam.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "SEAM_URL")]
+        url: String,
+        /// An admin API key.
+        #[arg(long, env = "SEAM_API_KEY", hide_env_values = true)]
+        key: String,
+        /// Config values, `key=value` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -69,7 +81,10 @@ fn main() -> Result<()> {
             rt.block_on(serve(options))
         }
         Command::Plugin { command: PluginCommand::Inspect { file, manifest } } => {
-            inspect(&file, manifest.as_deref())
+            cli::inspect::inspect(&file, manifest.as_deref())
+        }
+        Command::Plugin { command: PluginCommand::Push { dir, url, key, config } } => {
+            rt.block_on(cli::push::push(&dir, &url, &key, &config))
         }
     }
 }
@@ -91,65 +106,7 @@ async fn serve(options: ServeOptions) -> Result<()> {
         println!("    {key}");
     }
     println!();
+    println!("  Press Ctrl-C to stop.");
     server::serve(host, options.listen).await?;
-    Ok(())
-}
-
-fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
-    let (wasm_path, manifest_path) = if file.is_dir() {
-        let manifest_path = manifest.map_or_else(|| file.join("seam.toml"), Path::to_path_buf);
-        let m = Manifest::from_file(&manifest_path)?;
-        (file.join(&m.component), Some(manifest_path))
-    } else {
-        let beside = file.parent().map(|d| d.join("seam.toml")).filter(|p| p.is_file());
-        (file.to_path_buf(), manifest.map(Path::to_path_buf).or(beside))
-    };
-    let wasm = std::fs::read(&wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
-    check_component_bytes(&wasm, &wasm_path.display().to_string())?;
-    let runtime = Runtime::new(
-        RuntimeOptions::default(),
-        sled::Config::new().temporary(true).open()?,
-        Metrics::default(),
-    )?;
-    let component = wasmtime::component::Component::new(runtime.engine(), &wasm)
-        .map_err(|e| anyhow::anyhow!("{}: cannot compile: {e:#}", wasm_path.display()))?;
-    let (imports, _) = interface_names(&component, runtime.engine());
-    let exports = exported_functions(&component, runtime.engine());
-    let world = if exports.iter().any(|(n, _)| n.starts_with("seam:plugin/channel@")) {
-        "seam:plugin/connector"
-    } else if exports.iter().any(|(n, _)| n.starts_with("seam:plugin/routing@")) {
-        "seam:plugin/router"
-    } else {
-        "(not a Seam plugin: exports neither seam:plugin/channel nor seam:plugin/routing)"
-    };
-    println!(
-        "component: {} ({} bytes, blake3 {})",
-        wasm_path.display(),
-        wasm.len(),
-        blake3::hash(&wasm).to_hex()
-    );
-    println!("world:     {world}");
-    println!("imports:");
-    for name in &imports {
-        println!("  {name}");
-    }
-    println!("exports:");
-    for (name, funcs) in &exports {
-        println!("  {name}");
-        for f in funcs {
-            println!("    {f}");
-        }
-    }
-    match manifest_path {
-        Some(path) => {
-            let m = Manifest::from_file(&path)?;
-            println!("manifest:  {}", path.display());
-            print!("{}", toml::to_string_pretty(&m).context("cannot print manifest")?);
-            if let Err(e) = seam::runtime::caps::check_imports(&m, imports.iter().map(String::as_str)) {
-                println!("WARNING: {e}");
-            }
-        }
-        None => println!("manifest:  (none found; pass --manifest)"),
-    }
     Ok(())
 }

@@ -84,6 +84,10 @@ pub struct Capabilities {
     /// Grants `seam:plugin/log`.
     #[serde(default)]
     pub log: bool,
+    /// Grants the real WASI wall and monotonic clocks. Without them both read zero (the Unix
+    /// epoch), so a plugin cannot read the time from the clocks.
+    #[serde(default)]
+    pub clock: bool,
     /// Grants `seam:plugin/kv` with a quota.
     #[serde(default)]
     pub kv: Option<KvGrant>,
@@ -94,6 +98,19 @@ pub struct Capabilities {
     /// request is denied until the operator lists hosts in their copy of the manifest.
     #[serde(default)]
     pub http: Option<Vec<String>>,
+}
+
+impl Capabilities {
+    /// The parsed `http` destinations (none if absent); the error names the index of the
+    /// first bad one and why.
+    pub fn http_rules(&self) -> Result<Vec<crate::runtime::caps::http::HostRule>, (usize, String)> {
+        self.http
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| crate::runtime::caps::http::HostRule::parse(r).map_err(|m| (i, m)))
+            .collect()
+    }
 }
 
 /// The key-value store grant.
@@ -273,10 +290,7 @@ impl Manifest {
                 format!("{} exceeds limits.timeout-ms ({})", l.cpu_ms, l.timeout_ms),
             ));
         }
-        for (i, rule) in self.capabilities.http.iter().flatten().enumerate() {
-            crate::runtime::caps::http::HostRule::parse(rule)
-                .map_err(|m| invalid(&format!("capabilities.http[{i}]"), m))?;
-        }
+        self.capabilities.http_rules().map_err(|(i, m)| invalid(&format!("capabilities.http[{i}]"), m))?;
         for key in self.config.keys() {
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 return Err(invalid(
@@ -324,6 +338,7 @@ wit = "0.1.0"
 component = "demo.wasm"
 [capabilities]
 log = true
+clock = true
 kv = { quota-bytes = 1024 }
 http = ["https://api.example.com", "http://127.0.0.1:*"]
 [limits]
@@ -342,6 +357,7 @@ required = true
         let m = parse(GOOD).unwrap();
         assert_eq!(m.kind, PluginKind::Router);
         assert_eq!(m.capabilities.kv.unwrap().quota_bytes, 1024);
+        assert!(m.capabilities.clock);
         assert_eq!(m.limits.memory_mb, 8);
         assert_eq!(m.limits.cpu_ms, 50, "unset limits take defaults");
         assert!(m.config["token"].secret);

@@ -26,7 +26,7 @@ pub struct Request {
 /// Timeout of a request unless [`Request::timeout`] sets another. Keep it below the
 /// manifest's `limits.timeout-ms`, so a slow provider gives an error the plugin can handle
 /// rather than a killed call.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The response to a [`Request`].
 #[derive(Debug, Clone)]

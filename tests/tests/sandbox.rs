@@ -116,11 +116,42 @@ async fn typed_plugin_errors_do_not_trip_the_breaker() {
     assert!(rt.slot("bad").unwrap().disabled().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn log_lines_past_the_budget_are_dropped_not_fatal() {
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// Current-thread runtime: the plugin call runs on this thread, under this subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn log_lines_are_tagged_and_past_the_budget_dropped() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let rt = setup(10).await;
     // 100 lines of 100 bytes against a 1000-byte budget.
     assert_eq!(reason(&route(&rt, "bad", "log:100").await), "logged 100");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("seam::plugin")).collect();
+    assert_eq!(lines.len(), 10, "1000 bytes of budget hold 10 lines: {text}");
+    assert!(lines[0].contains("plugin=\"bad\"") && lines[0].contains("version=\"0.1.0\""), "{}", lines[0]);
+    assert!(
+        text.contains("log lines over limits.log-bytes dropped") && text.contains("dropped=90"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,4 +212,71 @@ async fn wall_timeout_covers_slow_host_calls() {
     let err = route(&rt, "slow", &format!("http:http://127.0.0.1:{port}/")).await.unwrap_err();
     assert!(matches!(err, CallError::Timeout { ms: 300, .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_read_zero_unless_granted() {
+    let rt = runtime(None, 10);
+    rt.load(hostile("timeless", LIMITS), &Default::default()).await.unwrap();
+    rt.load(
+        hostile("timely", &LIMITS.replace("log = true", "log = true\nclock = true")),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reason(&route(&rt, "timeless", "clock").await), "clock:0");
+    let granted = reason(&route(&rt, "timely", "clock").await);
+    let ms: u128 = granted.strip_prefix("clock:").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    assert!(now.abs_diff(ms) < 60_000, "granted clock is the real time: {ms} vs {now}");
+}
+
+// One thread for everything: if a running plugin did not yield, the ticker below could not
+// run until the call ended.
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_wasm_call_does_not_starve_other_tasks() {
+    let rt = runtime(None, 10);
+    let limits = LIMITS.replace("cpu-ms = 50", "cpu-ms = 500");
+    rt.load(hostile("spinner", &limits), &Default::default()).await.unwrap();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let started = Instant::now();
+    let err = route(&rt, "spinner", "loop").await.unwrap_err();
+    let elapsed = started.elapsed();
+    ticker.abort();
+    assert!(matches!(err, CallError::CpuLimit { ms: 500, .. }), "{err}");
+    let ticks = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(ticks >= 10, "the ticker ran while wasm looped for {elapsed:?}: {ticks} ticks");
+    // Time spent suspended is not charged: the call took at least its CPU budget.
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_trial_call_does_not_wedge_the_breaker() {
+    let (port, _) = stand_in().await;
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let options = seam::runtime::RuntimeOptions {
+        breaker: seam::runtime::BreakerConfig { threshold: 1, cooldown: Duration::ZERO },
+        ..Default::default()
+    };
+    let rt = seam::runtime::Runtime::new(options, db, seam::metrics::Metrics::default()).unwrap();
+    let caps = format!(
+        "[capabilities]\nlog = true\nkv = {{ quota-bytes = 8 }}\nhttp = [\"http://127.0.0.1:{port}\"]\n[limits]\ntimeout-ms = 5000\n"
+    );
+    rt.load(hostile("wobbly", &caps), &Default::default()).await.unwrap();
+    assert!(matches!(route(&rt, "wobbly", "panic").await, Err(CallError::Trap { .. })));
+    // The next call is the trial; its caller gives up after 50 ms (the server takes 500).
+    let slow = format!("http:http://127.0.0.1:{port}/slow");
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), route(&rt, "wobbly", &slow)).await;
+    assert!(gave_up.is_err(), "the trial call was still running when dropped");
+    // Another trial is admitted and closes the breaker.
+    let d = route(&rt, "wobbly", "hello").await.expect("admitted as a new trial").unwrap();
+    assert_eq!(d.queue.as_deref(), Some("wobbly"));
+    assert!(rt.slot("wobbly").unwrap().disabled().is_none());
 }

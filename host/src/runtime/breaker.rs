@@ -53,7 +53,7 @@ pub struct Breaker {
 }
 
 /// What the breaker says about a call about to start.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Admit {
     /// Go ahead.
     Closed,
@@ -112,8 +112,8 @@ impl Breaker {
         false
     }
 
-    /// Records a call that failed for a reason that is not the plugin's (pool exhausted):
-    /// it neither counts nor uses up the trial.
+    /// Records a call that ended for a reason that is not the plugin's (pool exhausted, or
+    /// the caller gave up and dropped it): it neither counts nor uses up the trial.
     pub fn abandon(&self, admit: Admit) {
         if admit == Admit::Trial {
             self.trial_running.store(false, Ordering::Release);

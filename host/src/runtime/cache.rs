@@ -108,7 +108,9 @@ impl ArtifactCache {
     }
 
     fn write(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
         let mut entry = Vec::with_capacity(32 + artifact.len());
         entry.extend_from_slice(blake3::hash(artifact).as_bytes());
         entry.extend_from_slice(artifact);

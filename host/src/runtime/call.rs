@@ -19,6 +19,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 
+/// Gives an admission back to the breaker if a call is dropped before it finishes.
+struct AdmitGuard<'a> {
+    slot: &'a Slot,
+    admit: Option<super::breaker::Admit>,
+}
+
+impl Drop for AdmitGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(admit) = self.admit.take() {
+            self.slot.breaker.abandon(admit);
+        }
+    }
+}
+
 /// Counts bytes written, to size a result without allocating its encoding.
 struct ByteCounter(usize);
 
@@ -116,9 +130,13 @@ impl Runtime {
             .breaker
             .admit()
             .map_err(|t| CallError::Disabled { plugin: name.clone(), reason: t.reason })?;
+        // If the caller drops this future mid-call, the admission is given back, so a
+        // cancelled trial call cannot leave the breaker waiting for a result forever.
+        let mut guard = AdmitGuard { slot, admit: Some(admit) };
         let started = Instant::now();
         let result = self.invoke(plugin, export, call).await;
         let seconds = started.elapsed().as_secs_f64();
+        guard.admit = None;
         match &result {
             Ok(_) => {
                 slot.breaker.success(admit);
@@ -176,6 +194,9 @@ impl Runtime {
             Some(store) if result.is_err() => store.data().stderr_text(),
             _ => String::new(),
         };
+        if let Some(dropped) = spent.as_ref().map(|s| s.data().log_dropped).filter(|d| *d > 0) {
+            tracing::warn!(plugin = %plugin.id(), export, dropped, "log lines over limits.log-bytes dropped");
+        }
         if let Some(store) = spent {
             self.recycler.retire(store);
         }

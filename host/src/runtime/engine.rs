@@ -29,6 +29,12 @@ pub fn build(options: &EngineOptions) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     let n = options.max_instances;
     pool.total_component_instances(n)
+        // Per component: a Rust plugin has one memory and a few small core modules and
+        // tables. Caps keep one plugin from taking many pool slots (or many memories of
+        // `memory-mb` each) in one instance.
+        .max_memories_per_component(2)
+        .max_core_instances_per_component(16)
+        .max_tables_per_component(16)
         // A Rust component has its main module plus a few small adapter modules.
         .total_core_instances(n * 4)
         .total_memories(n)

@@ -10,7 +10,7 @@
 use super::bindings::{channel, routing};
 use super::plugin::{Exports, Plugin};
 use super::state::HostState;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use wasmtime::{Engine, Store};
@@ -81,8 +81,16 @@ pub fn new_store(engine: &Engine, plugin: &Plugin) -> Store<HostState> {
     store
 }
 
-/// Instantiates `plugin` in a fresh store and looks up its typed export.
+/// Instantiates `plugin` in a fresh store and looks up its typed export, within the
+/// plugin's `timeout-ms` (a component's start code must not stall the recycler).
 pub async fn instantiate(engine: &Engine, plugin: &Plugin) -> wasmtime::Result<Ready> {
+    let limit = std::time::Duration::from_millis(u64::from(plugin.manifest().limits.timeout_ms));
+    tokio::time::timeout(limit, instantiate_now(engine, plugin)).await.map_err(|_| {
+        wasmtime::Error::msg(format!("instantiation took longer than {} ms", limit.as_millis()))
+    })?
+}
+
+async fn instantiate_now(engine: &Engine, plugin: &Plugin) -> wasmtime::Result<Ready> {
     let mut store = new_store(engine, plugin);
     let instance = plugin.pre.instantiate_async(&mut store).await?;
     let guest = match &plugin.exports {
@@ -99,32 +107,26 @@ enum Job {
     Refill(Arc<Plugin>),
 }
 
-/// Most spent stores waiting for the recycler. Past it, callers destroy their own stores:
-/// under sustained load the background thread cannot absorb the work anyway, and an
-/// unbounded backlog would hold instance slots until the pool runs out.
+/// Most jobs waiting for the recycler. Past it, callers destroy their own stores and skip
+/// refills: under sustained load the background thread cannot absorb the work anyway, and
+/// an unbounded backlog would hold instance slots until the pool runs out.
 const MAX_BACKLOG: usize = 16;
 
 /// Handle to the recycler thread.
 #[derive(Clone)]
 pub struct Recycler {
-    jobs: mpsc::Sender<Job>,
-    backlog: Arc<AtomicUsize>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl Recycler {
     /// Starts the recycler thread for `engine`. It stops when every handle is dropped.
     pub fn start(engine: Engine) -> std::io::Result<Self> {
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let backlog = Arc::new(AtomicUsize::new(0));
-        let pending = backlog.clone();
+        let (jobs, rx) = mpsc::sync_channel::<Job>(MAX_BACKLOG);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
         std::thread::Builder::new().name("seam-recycler".into()).spawn(move || {
             for job in rx {
                 match job {
-                    Job::Drop(store) => {
-                        drop(store);
-                        pending.fetch_sub(1, Ordering::AcqRel);
-                    }
+                    Job::Drop(store) => drop(store),
                     Job::Refill(plugin) => {
                         plugin.ready.refill_queued.store(false, Ordering::Release);
                         runtime.block_on(fill(&engine, &plugin));
@@ -132,34 +134,23 @@ impl Recycler {
                 }
             }
         })?;
-        Ok(Recycler { jobs, backlog })
-    }
-
-    /// Whether the recycler has room for more work.
-    fn has_room(&self) -> bool {
-        self.backlog.load(Ordering::Acquire) < MAX_BACKLOG
+        Ok(Recycler { jobs })
     }
 
     /// Destroys `store`: off the caller's path if the recycler has room, else right here.
     pub fn retire(&self, store: Store<HostState>) {
-        if !self.has_room() {
-            return drop(store);
-        }
-        self.backlog.fetch_add(1, Ordering::AcqRel);
-        if let Err(mpsc::SendError(Job::Drop(store))) = self.jobs.send(Job::Drop(Box::new(store))) {
-            self.backlog.fetch_sub(1, Ordering::AcqRel);
-            drop(store);
-        }
+        // A full or closed channel hands the job back; dropping it here destroys the store.
+        drop(self.jobs.try_send(Job::Drop(Box::new(store))));
     }
 
     /// Asks for `plugin`'s ready pool to be topped up, once until it is; skipped while the
     /// recycler is backlogged (calls then instantiate inline).
     pub fn refill(&self, plugin: &Arc<Plugin>) {
-        if self.has_room()
-            && plugin.ready.len() < plugin.ready_target
+        if plugin.ready.len() < plugin.ready_target
             && !plugin.ready.refill_queued.swap(true, Ordering::AcqRel)
+            && self.jobs.try_send(Job::Refill(plugin.clone())).is_err()
         {
-            let _ = self.jobs.send(Job::Refill(plugin.clone()));
+            plugin.ready.refill_queued.store(false, Ordering::Release);
         }
     }
 }

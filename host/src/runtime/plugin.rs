@@ -253,13 +253,15 @@ impl Runtime {
             ),
             None => None,
         };
+        // Validated with the manifest; an error here would be a manifest built by hand.
         let http_rules = manifest
             .capabilities
-            .http
-            .iter()
-            .flatten()
-            .filter_map(|r| caps::http::HostRule::parse(r).ok())
-            .collect();
+            .http_rules()
+            .map_err(|(i, m)| LoadError::Capability {
+                plugin: name.clone(),
+                message: format!("capabilities.http[{i}]: {m}"),
+            })?
+            .into();
         let env = Arc::new(PluginEnv { name: name.as_str().into(), manifest, config, kv, http_rules });
         let stats = LoadStats { compile, link: linked.elapsed(), cache };
         let plugin = Arc::new(Plugin {

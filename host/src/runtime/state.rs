@@ -9,12 +9,13 @@ use crate::runtime::caps::kv::KvNamespace;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Bytes of a plugin's stderr kept per call (a panic message and a little context).
-const STDERR_CAPTURE: usize = 4096;
+/// Bytes of a plugin's stderr kept per call (a panic message and some context). Writing
+/// more fails the write (a Rust `eprintln!` then panics): plugins should log instead.
+const STDERR_CAPTURE: usize = 16 * 1024;
 
 /// Config values resolved from the operator's settings and the manifest defaults.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +58,11 @@ pub struct HostState {
     pub cpu_used_ns: u64,
     /// When the CPU budget was last checked.
     pub cpu_checked_at: std::time::Instant,
+    /// When the call began; `resumed_ns` counts from here.
+    cpu_base: std::time::Instant,
+    /// When wasm last resumed after yielding to the executor (ns after `cpu_base`): time
+    /// spent suspended is not the plugin's.
+    resumed_ns: Arc<std::sync::atomic::AtomicU64>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -66,8 +72,14 @@ impl HostState {
     /// Fresh state for one call of the plugin described by `env`.
     pub fn new(env: Arc<PluginEnv>) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // Nothing is inherited: no args, env, preopened dirs, stdin or network.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).stdout(stderr.clone()).build();
+        // Nothing is inherited: no args, env, preopened dirs, stdin or network; clocks only
+        // if granted.
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone()).stdout(SinkOutputStream);
+        if !env.manifest.capabilities.clock {
+            wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        let wasi = wasi.build();
         let limits = &env.manifest.limits;
         let limiter = Limiter::new(limits.memory_mb as usize * 1024 * 1024);
         let http_policy = OutboundPolicy::new(env.name.clone(), env.http_rules.clone());
@@ -79,6 +91,8 @@ impl HostState {
             http_policy,
             cpu_used_ns: 0,
             cpu_checked_at: std::time::Instant::now(),
+            cpu_base: std::time::Instant::now(),
+            resumed_ns: Arc::default(),
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -89,22 +103,39 @@ impl HostState {
     /// Marks the start of the call: CPU time is charged from now (the instance may have
     /// been made well before).
     pub fn begin_call(&mut self) {
-        self.cpu_checked_at = std::time::Instant::now();
+        let now = std::time::Instant::now();
+        self.cpu_base = now;
+        self.cpu_checked_at = now;
         self.cpu_used_ns = 0;
+        self.resumed_ns.store(0, std::sync::atomic::Ordering::Release);
     }
 
-    /// The epoch callback: charges the wall time since the last check, minus time spent
-    /// waiting on outbound HTTP, against `budget_ns`; traps with [`CpuLimitExceeded`] past it.
+    /// The epoch callback, run every tick while wasm runs: charges the time since the last
+    /// check (or since wasm resumed, if later), minus time spent waiting for outbound HTTP
+    /// responses, against `budget_ns`, and traps with [`CpuLimitExceeded`] past it.
+    /// Otherwise it yields to the executor, so the call's wall-clock timeout can fire and a
+    /// long call does not hold a worker thread; the time until wasm resumes is not charged.
     pub fn charge_cpu(&mut self, budget_ns: u64) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        use std::sync::atomic::Ordering;
         let now = std::time::Instant::now();
-        let elapsed = now.duration_since(self.cpu_checked_at).as_nanos() as u64;
+        let resumed_at =
+            self.cpu_base + std::time::Duration::from_nanos(self.resumed_ns.load(Ordering::Acquire));
+        let from = self.cpu_checked_at.max(resumed_at);
+        let elapsed = now.saturating_duration_since(from).as_nanos() as u64;
         self.cpu_checked_at = now;
-        let waited = self.http_policy.waited_ns.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let waited = self.http_policy.waited_ns.swap(0, Ordering::Relaxed);
         self.cpu_used_ns += elapsed.saturating_sub(waited);
         if self.cpu_used_ns > budget_ns {
             return Err(wasmtime::Error::new(CpuLimitExceeded));
         }
-        Ok(wasmtime::UpdateDeadline::Continue(1))
+        let (resumed, base) = (self.resumed_ns.clone(), self.cpu_base);
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                resumed.store(base.elapsed().as_nanos() as u64, Ordering::Release);
+            }),
+        ))
     }
 
     /// What the plugin wrote to stderr during this call, lossily decoded.
@@ -125,6 +156,27 @@ impl WasiHttpView for HostState {
     }
 }
 
+/// The clocks of a plugin without `capabilities.clock`: always zero.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
 /// The trap payload when a call runs wasm past its CPU limit.
 #[derive(Debug, thiserror::Error)]
 #[error("CPU limit exceeded")]
@@ -135,6 +187,8 @@ pub struct CpuLimitExceeded;
 /// allocation failure it might mishandle.
 pub struct Limiter {
     max_memory: usize,
+    /// Bytes of all the store's memories together.
+    used: usize,
 }
 
 /// The trap payload when a plugin grows memory past its limit.
@@ -149,20 +203,24 @@ pub struct MemoryLimitExceeded {
 
 impl Limiter {
     fn new(max_memory: usize) -> Self {
-        Limiter { max_memory }
+        Limiter { max_memory, used: 0 }
     }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.max_memory, desired }));
+        // The limit is for the plugin, not per memory: a component with several memories
+        // shares one budget.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max_memory {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.max_memory, desired: total }));
         }
+        self.used = total;
         Ok(true)
     }
 

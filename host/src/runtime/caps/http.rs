@@ -114,6 +114,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
@@ -124,9 +125,13 @@ pub fn is_public(ip: IpAddr) -> bool {
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8))
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || s[0] == 0x2002 // 6to4: embeds an IPv4 address
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: embeds an IPv4 address
+                || s[..6] == [0; 6]) // IPv4-compatible ::a.b.c.d
         }
     }
 }
@@ -206,8 +211,12 @@ impl WasiHttpHooks for OutboundPolicy {
                     // Connect to the address we checked, not to a fresh DNS answer.
                     let mut parts = request.uri().clone().into_parts();
                     parts.authority = addr.to_string().parse().ok();
-                    if let Ok(uri) = http::Uri::from_parts(parts) {
-                        *request.uri_mut() = uri;
+                    match http::Uri::from_parts(parts) {
+                        Ok(uri) => *request.uri_mut() = uri,
+                        Err(e) => {
+                            tracing::warn!(plugin = %plugin, %e, "outbound HTTP denied: cannot pin the checked address");
+                            return Err(HttpError::HttpRequestDenied);
+                        }
                     }
                 }
                 tracing::debug!(plugin = %plugin, uri = %request.uri(), "outbound HTTP");

@@ -16,12 +16,13 @@ impl Host for HostState {
         }
         self.log_budget -= len;
         let plugin = self.env.manifest.name.as_str();
+        let version = self.env.manifest.version.as_str();
         match level {
-            Level::Trace => tracing::trace!(target: "seam::plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "seam::plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "seam::plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "seam::plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "seam::plugin", plugin, "{message}"),
+            Level::Trace => tracing::trace!(target: "seam::plugin", plugin, version, "{message}"),
+            Level::Debug => tracing::debug!(target: "seam::plugin", plugin, version, "{message}"),
+            Level::Info => tracing::info!(target: "seam::plugin", plugin, version, "{message}"),
+            Level::Warn => tracing::warn!(target: "seam::plugin", plugin, version, "{message}"),
+            Level::Error => tracing::error!(target: "seam::plugin", plugin, version, "{message}"),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | `kv-set:K=V`, `kv-get:K`, `kv-list` | uses its key-value store |
 //! | `log:N` | logs N lines of 100 bytes |
 //! | `remember:X` / `recall` | keeps X in a static, to prove no state survives a call |
+//! | `clock` | reports the wall clock in ms since the Unix epoch |
 //! | anything else | routes to queue `<tag config>` |
 
 use seam_sdk::prelude::*;
@@ -60,6 +61,10 @@ fn act(text: &str) -> Result<String, String> {
     } else if let Some(x) = text.strip_prefix("remember:") {
         *REMEMBERED.lock().map_err(|_| "poisoned")? = Some(x.to_owned());
         Ok("remembered".into())
+    } else if text == "clock" {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+        Ok(format!("clock:{}", now.as_millis()))
     } else if text == "recall" {
         Ok(format!("recalled:{:?}", REMEMBERED.lock().map_err(|_| "poisoned")?.clone()))
     } else {

@@ -1,0 +1,4 @@
+//! Subcommands of the `seam` binary that are not `serve`.
+
+pub mod inspect;
+pub mod push;

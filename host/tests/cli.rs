@@ -1,0 +1,178 @@
+//! The `seam` binary itself: `seam serve` over real HTTP on a real data directory, and
+//! `seam plugin inspect` on a bundled component.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SEAM: &str = env!("CARGO_BIN_EXE_seam");
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `seam serve`, killed on drop.
+struct Server {
+    child: Child,
+    banner: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path, port: u16) -> Server {
+    let mut child = Command::new(SEAM)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .env_remove("SEAM_ADMIN_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("seam starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(Ok(line)) = lines.next() {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Press Ctrl-C to stop.") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no banner: {banner}");
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, banner }
+}
+
+/// A minimal HTTP/1.1 GET; returns status and body.
+fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot connect: {e}"),
+        }
+    };
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn admin_key(banner: &str) -> Option<String> {
+    banner.split_whitespace().find(|w| w.starts_with("seam_")).map(str::to_owned)
+}
+
+#[test]
+fn serve_zero_config_then_restart_keeps_the_key() {
+    let data = data_dir("serve");
+    let port = free_port();
+    let server = serve(&data, port);
+    assert!(server.banner.contains(&format!("http://127.0.0.1:{port}")), "{}", server.banner);
+    let key = admin_key(&server.banner).expect("first start prints an admin key");
+
+    let (status, body) = get(port, "/healthz", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"plugins\":2"), "both bundled plugins loaded: {body}");
+    let (status, body) = get(port, "/v1/admin/plugins", Some(&key));
+    assert_eq!(status, 200);
+    assert!(body.contains("keyword-router") && body.contains("webhook-connector"), "{body}");
+    assert_eq!(get(port, "/v1/admin/plugins", None).0, 401);
+    let (status, metrics) = get(port, "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(metrics.contains("seam_plugin_loads_total{plugin=\"keyword-router\"} 1"), "{metrics}");
+
+    // `seam plugin push` loads a plugin directory, then swaps in a new version.
+    let out = Path::new(env!("OUT_DIR"));
+    let plugin_dir = data_dir("push-plugin");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    std::fs::copy(out.join("keyword-router.wasm"), plugin_dir.join("keyword_router.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(out.join("keyword-router.seam.toml")).unwrap();
+    let push = |manifest: &str| {
+        std::fs::write(plugin_dir.join("seam.toml"), manifest).unwrap();
+        let output = Command::new(SEAM)
+            .args(["plugin", "push"])
+            .arg(&plugin_dir)
+            .args([
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+                "--key",
+                &key,
+                "--config",
+                "default-queue=triage",
+            ])
+            .output()
+            .unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let renamed = manifest.replace("name = \"keyword-router\"", "name = \"triage-router\"");
+    let (ok, text) = push(&renamed);
+    assert!(ok && text.starts_with("loaded triage-router 0.1.0"), "{text}");
+    let (ok, text) = push(&renamed.replace("version = \"0.1.0\"", "version = \"0.2.0\""));
+    assert!(ok && text.starts_with("swapped triage-router 0.1.0 -> 0.2.0"), "{text}");
+    let (_, body) = get(port, "/v1/admin/plugins/triage-router", Some(&key));
+    assert!(body.contains("\"version\":\"0.2.0\""), "{body}");
+    let (ok, text) = push(&renamed.replace("wit = \"0.1.0\"", "wit = \"9.0.0\""));
+    assert!(!ok && text.contains("field `wit`"), "a bad manifest is refused before upload: {text}");
+    drop(server);
+
+    // The data dir holds the key's hash only, and the compiled plugins.
+    let stored = std::fs::read_dir(data.join("db")).unwrap().count();
+    assert!(stored > 0);
+    assert_eq!(std::fs::read_dir(data.join("cache")).unwrap().count(), 2, "two cached artifacts");
+
+    let port = free_port();
+    let server = serve(&data, port);
+    assert!(admin_key(&server.banner).is_none(), "no new key on restart: {}", server.banner);
+    assert_eq!(get(port, "/v1/admin/plugins", Some(&key)).0, 200, "the first key still works");
+    let (_, body) = get(port, "/v1/admin/plugins/keyword-router", Some(&key));
+    assert!(body.contains("\"cache\":\"hit\""), "restart loads from the artifact cache: {body}");
+}
+
+#[test]
+fn plugin_inspect_shows_world_imports_exports_and_manifest() {
+    let dir = Path::new(env!("OUT_DIR"));
+    let output = Command::new(SEAM)
+        .args(["plugin", "inspect"])
+        .arg(dir.join("keyword-router.wasm"))
+        .arg("--manifest")
+        .arg(dir.join("keyword-router.seam.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("world:     seam:plugin/router"), "{text}");
+    assert!(text.contains("  seam:plugin/config@0.1.0"), "imports listed: {text}");
+    assert!(text.contains("  seam:plugin/routing@0.1.0\n    route"), "exports with functions: {text}");
+    assert!(text.contains("name = \"keyword-router\""), "manifest printed: {text}");
+    assert!(!text.contains("WARNING"), "the manifest grants what it imports: {text}");
+
+    let junk = Path::new(env!("CARGO_TARGET_TMPDIR")).join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    let output = Command::new(SEAM).args(["plugin", "inspect"]).arg(&junk).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("not a WebAssembly component"), "{err}");
+}
