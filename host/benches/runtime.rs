@@ -12,10 +12,6 @@
 use seam::bundled::BundledPlugin;
 use seam::metrics::Metrics;
 use seam::runtime::bindings::channel::HttpRequest;
-use seam::runtime::bindings::routing::{
-    ConversationStatus, ConversationSummary, CustomerSummary, RouteContext,
-};
-use seam::runtime::bindings::types::{Event, Identity, InboundMessage};
 use seam::runtime::{PluginSource, Runtime, RuntimeOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,46 +25,6 @@ fn runtime(cache: Option<&Path>) -> Runtime {
 
 fn source(name: &str) -> PluginSource {
     BundledPlugin::find(name).expect("bundled plugin").source().expect("manifest")
-}
-
-fn context(text: &str) -> RouteContext {
-    let sender = Identity { kind: "telegram".into(), value: "5001".into() };
-    RouteContext {
-        event: Event::Message(InboundMessage {
-            external_id: "9001".into(),
-            sender: sender.clone(),
-            sender_name: Some("Анна".into()),
-            text: Some(text.into()),
-            attachments: Vec::new(),
-            reply_to: None,
-            thread: None,
-            sent_at: Some(1_700_000_000_000),
-            extras: None,
-        }),
-        channel: "telegram".into(),
-        channel_kind: "telegram".into(),
-        customer: CustomerSummary {
-            id: "c-1".into(),
-            identities: vec![sender],
-            attributes: vec![("tier".into(), "standard".into())],
-            channels: vec!["telegram".into()],
-            last_agent: None,
-            previous_conversations: 2,
-        },
-        conversation: ConversationSummary {
-            id: "v-1".into(),
-            status: ConversationStatus::Open,
-            channels: vec!["telegram".into()],
-            queue: None,
-            assignee: None,
-            tags: Vec::new(),
-            message_count: 1,
-            opened_at: 1_700_000_000_000,
-        },
-        queues: Vec::new(),
-        agents: Vec::new(),
-        now: 1_700_000_000_000,
-    }
 }
 
 struct Stats {
@@ -119,7 +75,7 @@ async fn run() {
     rt.load(source("webhook-connector"), &BTreeMap::new()).await.expect("webhook connector");
 
     // route(): sequential latency, including getting an instance.
-    let ctx = context("Здравствуйте, у меня проблема с доступом к личному кабинету");
+    let ctx = seam::samples::message_context("Здравствуйте, у меня проблема с доступом к личному кабинету");
     for _ in 0..2_000 {
         rt.route("keyword-router", &ctx).await.expect("warm-up").expect("decision");
     }

@@ -8,7 +8,8 @@
 //!   versions atomically; host capabilities live in [`runtime::caps`], one module each;
 //! - [`metrics`]: Prometheus metrics shared by all of the above;
 //! - [`bundled`]: the first-party plugins compiled into the binary;
-//! - [`server`]: `seam serve`: data directory, plugin directory, listener.
+//! - [`server`]: `seam serve`: data directory, plugin directory, listener;
+//! - [`samples`]: sample WIT values for tests and benchmarks.
 //!
 //! The event log, pipeline and views (issues #3-#5) will sit between `runtime` and `api`.
 
@@ -19,4 +20,5 @@ pub mod bundled;
 pub mod manifest;
 pub mod metrics;
 pub mod runtime;
+pub mod samples;
 pub mod server;

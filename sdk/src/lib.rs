@@ -47,6 +47,35 @@ pub mod bindings {
     });
 }
 
+/// Generates the export side of one world, reusing the import bindings above for every
+/// interface the worlds share (so connector and router code use the same types).
+macro_rules! world_exports {
+    ($world:literal, $export_macro:literal, $module:literal) => {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: $world,
+            runtime_path: "::seam_sdk::__wit_bindgen::rt",
+            pub_export_macro: true,
+            export_macro_name: $export_macro,
+            default_bindings_module: $module,
+            with: {
+                "seam:plugin/types@0.1.0": crate::bindings::seam::plugin::types,
+                "seam:plugin/log@0.1.0": crate::bindings::seam::plugin::log,
+                "seam:plugin/kv@0.1.0": crate::bindings::seam::plugin::kv,
+                "seam:plugin/config@0.1.0": crate::bindings::seam::plugin::config,
+                "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+                "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+                "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+                "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+                "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+                "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+            },
+        });
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use world_exports;
+
 /// The shared WIT types: identities, messages, events.
 pub mod types {
     pub use crate::bindings::seam::plugin::types::*;

@@ -20,26 +20,7 @@ use std::marker::PhantomData;
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod world {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "seam:plugin/router",
-        runtime_path: "::seam_sdk::__wit_bindgen::rt",
-        pub_export_macro: true,
-        export_macro_name: "__export_router_world",
-        default_bindings_module: "::seam_sdk::router::world",
-        with: {
-            "seam:plugin/types@0.1.0": crate::bindings::seam::plugin::types,
-            "seam:plugin/log@0.1.0": crate::bindings::seam::plugin::log,
-            "seam:plugin/kv@0.1.0": crate::bindings::seam::plugin::kv,
-            "seam:plugin/config@0.1.0": crate::bindings::seam::plugin::config,
-            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
-            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
-            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
-            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
-            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
-        },
-    });
+    crate::world_exports!("seam:plugin/router", "__export_router_world", "::seam_sdk::router::world");
 }
 
 pub use wit::{

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use seam::runtime::bindings::{channel, routing, types};
+pub use seam::samples::message_context;
 
 /// One plugin loaded into a private runtime.
 pub struct Harness {
@@ -135,48 +136,6 @@ impl Harness {
     /// Calls a connector's `poll`.
     pub fn poll(&self, cursor: Option<&str>) -> Result<Result<channel::PollOutcome, String>, CallError> {
         self.block_on(self.runtime.poll(&self.name, cursor))
-    }
-}
-
-/// A route context for a text message from a Telegram user, with one open queue per name
-/// in `queues` and no agents.
-pub fn message_context(text: &str) -> routing::RouteContext {
-    let sender = types::Identity { kind: "telegram".into(), value: "1001".into() };
-    routing::RouteContext {
-        event: types::Event::Message(types::InboundMessage {
-            external_id: "m1".into(),
-            sender: sender.clone(),
-            sender_name: Some("Test Customer".into()),
-            text: Some(text.into()),
-            attachments: Vec::new(),
-            reply_to: None,
-            thread: None,
-            sent_at: Some(1_700_000_000_000),
-            extras: None,
-        }),
-        channel: "telegram".into(),
-        channel_kind: "telegram".into(),
-        customer: routing::CustomerSummary {
-            id: "c1".into(),
-            identities: vec![sender],
-            attributes: Vec::new(),
-            channels: vec!["telegram".into()],
-            last_agent: None,
-            previous_conversations: 0,
-        },
-        conversation: routing::ConversationSummary {
-            id: "v1".into(),
-            status: routing::ConversationStatus::Open,
-            channels: vec!["telegram".into()],
-            queue: None,
-            assignee: None,
-            tags: Vec::new(),
-            message_count: 1,
-            opened_at: 1_700_000_000_000,
-        },
-        queues: Vec::new(),
-        agents: Vec::new(),
-        now: 1_700_000_000_000,
     }
 }
 

@@ -85,22 +85,20 @@ async fn put(
     let Json(body) = body?;
     let source = match (&body.path, &body.manifest, &body.component) {
         (Some(path), None, None) => {
-            if let Some(roots) = &state.plugin_roots {
-                let canonical = path
-                    .canonicalize()
-                    .map_err(|e| AppError::bad_request("invalid-path", format!("{}: {e}", path.display())))?;
-                if !roots.iter().any(|r| canonical.starts_with(r)) {
-                    return Err(AppError::new(
-                        StatusCode::FORBIDDEN,
-                        "path-not-allowed",
-                        format!(
-                            "{} is outside the plugin directories this server loads from",
-                            path.display()
-                        ),
-                    ));
-                }
+            let canonical = path
+                .canonicalize()
+                .map_err(|e| AppError::bad_request("invalid-path", format!("{}: {e}", path.display())))?;
+            if let Some(roots) = &state.plugin_roots
+                && !roots.iter().any(|r| canonical.starts_with(r))
+            {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "path-not-allowed",
+                    format!("{} is outside the plugin directories this server loads from", path.display()),
+                ));
             }
-            PluginSource::from_dir(path)?
+            // Load what was checked, not the path again (a symlink could change between).
+            PluginSource::from_dir(&canonical)?
         }
         (None, Some(manifest), Some(component)) => {
             let origin = format!("admin-upload:{name}");

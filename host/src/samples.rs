@@ -1,0 +1,46 @@
+//! Sample values of the WIT types, for tests, benchmarks and examples (the SDK's test
+//! harness re-exports them).
+
+use crate::runtime::bindings::{routing, types};
+
+/// A route context for a text message from one Telegram customer, in an open conversation,
+/// with no queues and no agents.
+pub fn message_context(text: &str) -> routing::RouteContext {
+    let sender = types::Identity { kind: "telegram".into(), value: "1001".into() };
+    routing::RouteContext {
+        event: types::Event::Message(types::InboundMessage {
+            external_id: "m1".into(),
+            sender: sender.clone(),
+            sender_name: Some("Test Customer".into()),
+            text: Some(text.into()),
+            attachments: Vec::new(),
+            reply_to: None,
+            thread: None,
+            sent_at: Some(1_700_000_000_000),
+            extras: None,
+        }),
+        channel: "telegram".into(),
+        channel_kind: "telegram".into(),
+        customer: routing::CustomerSummary {
+            id: "c1".into(),
+            identities: vec![sender],
+            attributes: Vec::new(),
+            channels: vec!["telegram".into()],
+            last_agent: None,
+            previous_conversations: 0,
+        },
+        conversation: routing::ConversationSummary {
+            id: "v1".into(),
+            status: routing::ConversationStatus::Open,
+            channels: vec!["telegram".into()],
+            queue: None,
+            assignee: None,
+            tags: Vec::new(),
+            message_count: 1,
+            opened_at: 1_700_000_000_000,
+        },
+        queues: Vec::new(),
+        agents: Vec::new(),
+        now: 1_700_000_000_000,
+    }
+}
