@@ -32,6 +32,10 @@ enum Command {
         /// Do not load the bundled plugins.
         #[arg(long)]
         no_bundled: bool,
+        /// Trust the certificate authorities in this PEM file for plugins' outbound https,
+        /// besides the Mozilla roots (repeatable).
+        #[arg(long, value_name = "PEM")]
+        extra_ca: Vec<PathBuf>,
     },
     /// Work with plugin components.
     Plugin {
@@ -76,8 +80,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { listen, data_dir, plugins, no_bundled } => {
-            let options = ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled };
+        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca } => {
+            let options = ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled, extra_ca };
             rt.block_on(serve(options))
         }
         Command::Plugin { command: PluginCommand::Inspect { file, manifest } } => {

@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub plugin_dir: Option<PathBuf>,
     /// Skip the bundled plugins.
     pub no_bundled: bool,
+    /// PEM files of extra certificate authorities trusted for plugins' outbound https.
+    pub extra_ca: Vec<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -29,6 +31,7 @@ impl Default for ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             plugin_dir: None,
             no_bundled: false,
+            extra_ca: Vec::new(),
         }
     }
 }
@@ -45,6 +48,9 @@ pub enum ServeError {
     /// The API keys could not be set up.
     #[error(transparent)]
     Keys(#[from] crate::api::auth::KeyError),
+    /// An `--extra-ca` file could not be read.
+    #[error("extra CA {0}: {1}")]
+    ExtraCa(PathBuf, String),
     /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
@@ -67,7 +73,17 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         .path(data.join("db"))
         .open()
         .map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
-    let runtime_options = RuntimeOptions { cache_dir: Some(data.join("cache")), ..RuntimeOptions::default() };
+    let mut extra_tls_roots = Vec::new();
+    for file in &options.extra_ca {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(file)
+            .map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?;
+        for cert in certs {
+            extra_tls_roots.push(cert.map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?);
+        }
+    }
+    let runtime_options =
+        RuntimeOptions { cache_dir: Some(data.join("cache")), extra_tls_roots, ..RuntimeOptions::default() };
     let runtime = Runtime::new(runtime_options, db.clone(), Metrics::default())?;
 
     if !options.no_bundled {

@@ -51,6 +51,9 @@ pub struct RuntimeOptions {
     pub breaker: BreakerConfig,
     /// Fresh instances kept ready per plugin version (0: instantiate on every call).
     pub ready_instances: usize,
+    /// Certificate authorities trusted for plugins' outbound https, besides the Mozilla
+    /// roots (e.g. an internal CA).
+    pub extra_tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for RuntimeOptions {
@@ -60,6 +63,7 @@ impl Default for RuntimeOptions {
             engine: EngineOptions::default(),
             breaker: BreakerConfig::default(),
             ready_instances: 2,
+            extra_tls_roots: Vec::new(),
         }
     }
 }
@@ -99,6 +103,7 @@ pub struct Runtime {
     options: RuntimeOptions,
     slots: Arc<RwLock<HashMap<String, Arc<Slot>>>>,
     recycler: instances::Recycler,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 /// Why the runtime could not start.
@@ -110,6 +115,9 @@ pub enum StartError {
     /// The cache directory could not be created.
     #[error("cannot create the artifact cache: {0}")]
     Cache(#[from] std::io::Error),
+    /// The TLS settings for outbound https are unusable (a bad extra root certificate).
+    #[error("outbound TLS: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 impl Runtime {
@@ -125,8 +133,10 @@ impl Runtime {
         link(bindings::Host_::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s))?;
         let cache = ArtifactCache::new(&engine, options.cache_dir.clone())?;
         let recycler = instances::Recycler::start(engine.clone())?;
+        let tls = caps::outbound::tls_config(&options.extra_tls_roots)?;
         Ok(Runtime {
             recycler,
+            tls,
             engine,
             linker: Arc::new(linker),
             cache: Arc::new(cache),

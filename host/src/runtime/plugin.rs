@@ -262,7 +262,14 @@ impl Runtime {
                 message: format!("capabilities.http[{i}]: {m}"),
             })?
             .into();
-        let env = Arc::new(PluginEnv { name: name.as_str().into(), manifest, config, kv, http_rules });
+        let env = Arc::new(PluginEnv {
+            name: name.as_str().into(),
+            manifest,
+            config,
+            kv,
+            http_rules,
+            tls: self.tls.clone(),
+        });
         let stats = LoadStats { compile, link: linked.elapsed(), cache };
         let plugin = Arc::new(Plugin {
             env,

@@ -38,6 +38,8 @@ pub struct PluginEnv {
     pub http_rules: Arc<[HostRule]>,
     /// The plugin name, shared with the HTTP policy.
     pub name: Arc<str>,
+    /// TLS settings for outbound https.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 /// Data of one call's store.
@@ -82,7 +84,7 @@ impl HostState {
         let wasi = wasi.build();
         let limits = &env.manifest.limits;
         let limiter = Limiter::new(limits.memory_mb as usize * 1024 * 1024);
-        let http_policy = OutboundPolicy::new(env.name.clone(), env.http_rules.clone());
+        let http_policy = OutboundPolicy::new(env.name.clone(), env.http_rules.clone(), env.tls.clone());
         HostState {
             log_budget: limits.log_bytes,
             log_dropped: 0,

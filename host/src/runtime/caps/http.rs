@@ -1,9 +1,8 @@
 //! Outbound `wasi:http`: every request is checked against the manifest's allowed
 //! destinations, then its host is resolved and every address checked: private, loopback,
 //! link-local and other non-public addresses are refused unless the manifest names that
-//! address literally. For `http://` the request is then sent to the checked address, so a
-//! second DNS answer cannot redirect it (for `https://` the TLS name check binds the
-//! connection to the host name instead).
+//! address literally. The request is then sent to the checked address (`outbound.rs`), so a
+//! second DNS answer cannot redirect it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -141,19 +140,25 @@ pub fn is_public(ip: IpAddr) -> bool {
 pub struct OutboundPolicy {
     plugin: Arc<str>,
     rules: Arc<[HostRule]>,
+    tls: Arc<rustls::ClientConfig>,
     /// Nanoseconds this call spent waiting for outbound responses; the CPU deadline does
     /// not charge them to the plugin.
     pub waited_ns: Arc<AtomicU64>,
 }
 
 impl OutboundPolicy {
-    /// A policy for `plugin` allowing `rules`.
-    pub fn new(plugin: Arc<str>, rules: Arc<[HostRule]>) -> Self {
-        OutboundPolicy { plugin, rules, waited_ns: Arc::default() }
+    /// A policy for `plugin` allowing `rules`, with `tls` for https.
+    pub fn new(plugin: Arc<str>, rules: Arc<[HostRule]>, tls: Arc<rustls::ClientConfig>) -> Self {
+        OutboundPolicy { plugin, rules, tls, waited_ns: Arc::default() }
     }
 
     /// Checks `uri` and resolves its host: the address to connect to, or why not.
     pub async fn vet(rules: &[HostRule], uri: &http::Uri) -> Result<SocketAddr, String> {
+        Self::vet_host(rules, uri).await.map(|(addr, _)| addr)
+    }
+
+    /// [`Self::vet`], also returning the host name (lower-case, no brackets).
+    async fn vet_host(rules: &[HostRule], uri: &http::Uri) -> Result<(SocketAddr, String), String> {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host =
             uri.host().ok_or("no host")?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
@@ -169,6 +174,7 @@ impl OutboundPolicy {
                 .collect(),
         };
         let first = *addrs.first().ok_or_else(|| format!("{host} resolves to no address"))?;
+        let checked = host.clone();
         for addr in &addrs {
             let ip = addr.ip();
             if !is_public(ip) && !rules.iter().any(|r| r.names_ip(&scheme, ip, port)) {
@@ -177,7 +183,7 @@ impl OutboundPolicy {
                 ));
             }
         }
-        Ok(first)
+        Ok((first, checked))
     }
 }
 
@@ -189,7 +195,7 @@ type SendResult = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
-        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
@@ -197,32 +203,20 @@ impl WasiHttpHooks for OutboundPolicy {
         let rules = self.rules.clone();
         let plugin = self.plugin.clone();
         let waited = self.waited_ns.clone();
+        let tls = self.tls.clone();
         Box::new(async move {
             let started = Instant::now();
             let result = async {
-                let addr = match Self::vet(&rules, request.uri()).await {
-                    Ok(addr) => addr,
+                let (addr, host) = match Self::vet_host(&rules, request.uri()).await {
+                    Ok(checked) => checked,
                     Err(reason) => {
                         tracing::warn!(plugin = %plugin, uri = %request.uri(), %reason, "outbound HTTP denied");
                         return Err(HttpError::HttpRequestDenied);
                     }
                 };
-                if request.uri().scheme_str() == Some("http") {
-                    // Connect to the address we checked, not to a fresh DNS answer.
-                    let mut parts = request.uri().clone().into_parts();
-                    parts.authority = addr.to_string().parse().ok();
-                    match http::Uri::from_parts(parts) {
-                        Ok(uri) => *request.uri_mut() = uri,
-                        Err(e) => {
-                            tracing::warn!(plugin = %plugin, %e, "outbound HTTP denied: cannot pin the checked address");
-                            return Err(HttpError::HttpRequestDenied);
-                        }
-                    }
-                }
-                tracing::debug!(plugin = %plugin, uri = %request.uri(), "outbound HTTP");
-                let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-                use http_body_util::BodyExt;
-                Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+                tracing::debug!(plugin = %plugin, uri = %request.uri(), %addr, "outbound HTTP");
+                let tls = (request.uri().scheme_str() == Some("https")).then_some(tls);
+                super::outbound::send(request, addr, &host, tls, options).await
             }
             .await;
             waited.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod outbound;
 
 use crate::manifest::Manifest;
 
