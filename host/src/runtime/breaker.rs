@@ -32,7 +32,7 @@ pub struct Tripped {
     #[serde(with = "unix_ms")]
     pub since: SystemTime,
     #[serde(skip)]
-    opened_at: Option<Instant>,
+    opened_at: Instant,
 }
 
 mod unix_ms {
@@ -80,7 +80,7 @@ impl Breaker {
         }
         let tripped = self.tripped.lock().unwrap_or_else(|p| p.into_inner());
         let Some(t) = tripped.as_ref() else { return Ok(Admit::Closed) };
-        let cooled = t.opened_at.is_some_and(|at| at.elapsed() >= self.config.cooldown);
+        let cooled = t.opened_at.elapsed() >= self.config.cooldown;
         if cooled && !self.trial_running.swap(true, Ordering::AcqRel) {
             return Ok(Admit::Trial);
         }
@@ -103,7 +103,7 @@ impl Breaker {
             *tripped = Some(Tripped {
                 reason: reason.to_owned(),
                 since: SystemTime::now(),
-                opened_at: Some(Instant::now()),
+                opened_at: Instant::now(),
             });
             self.open.store(true, Ordering::Release);
             self.trial_running.store(false, Ordering::Release);
