@@ -3,22 +3,31 @@
 //!
 //! # Layout
 //! Data flows top to bottom:
-//! - [`api`]: the HTTP surface (axum): health, metrics, admin plugin management;
+//! - [`api`]: the HTTP surface (axum): channel webhooks, customers, conversations, events,
+//!   admin; `/healthz`, `/metrics`, `/openapi.json`;
 //! - [`runtime`]: loads plugins ([`manifest`] + component), limits and calls them, swaps
 //!   versions atomically; host capabilities live in [`runtime::caps`], one module each;
-//! - [`metrics`]: Prometheus metrics shared by all of the above;
-//! - [`bundled`]: the first-party plugins compiled into the binary;
-//! - [`server`]: `seam serve`: data directory, plugin directory, listener;
-//! - [`samples`]: sample WIT values for tests and benchmarks.
-//!
-//! The event log, pipeline and views (issues #3-#5) will sit between `runtime` and `api`.
+//!   [`channels`] are connector plugins loaded under a channel id;
+//! - [`log`]: the event log, source of truth ([`log::EventLog`], sled by default): webhooks
+//!   append inputs, durably, before the provider gets its answer;
+//! - [`pipeline`]: consumes the log in order: identity resolution, conversation threading,
+//!   the router plugin; appends its decisions to the log;
+//! - [`views`]: customers, identities, conversations, timelines, derived from the decisions
+//!   and rebuildable from the log;
+//! - [`config`]: the operator's file (channels, identity rules); [`server`]: `seam serve`;
+//! - [`metrics`], [`bundled`] plugins, [`samples`] for tests and benchmarks.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod bundled;
+pub mod channels;
+pub mod config;
+pub mod log;
 pub mod manifest;
 pub mod metrics;
+pub mod pipeline;
 pub mod runtime;
 pub mod samples;
 pub mod server;
+pub mod views;

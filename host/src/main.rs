@@ -36,6 +36,18 @@ enum Command {
         /// besides the Mozilla roots (repeatable).
         #[arg(long, value_name = "PEM")]
         extra_ca: Vec<PathBuf>,
+        /// Config file: channels, identity rules, conversations, router (TOML).
+        #[arg(long, env = "SEAM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Rebuild the views from the event log (stop `seam serve` first).
+    Replay {
+        /// Delete every view and recompute it from the log.
+        #[arg(long)]
+        rebuild: bool,
+        /// Data directory.
+        #[arg(long, default_value = "seam-data", env = "SEAM_DATA_DIR")]
+        data_dir: PathBuf,
     },
     /// Work with plugin components.
     Plugin {
@@ -80,9 +92,14 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca } => {
-            let options = ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled, extra_ca };
+        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca, config } => {
+            let options =
+                ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled, extra_ca, config };
             rt.block_on(serve(options))
+        }
+        Command::Replay { rebuild, data_dir } => {
+            anyhow::ensure!(rebuild, "only `seam replay --rebuild` is supported so far");
+            cli::replay::rebuild(&data_dir)
         }
         Command::Plugin { command: PluginCommand::Inspect { file, manifest } } => {
             cli::inspect::inspect(&file, manifest.as_deref())
@@ -104,6 +121,18 @@ async fn serve(options: ServeOptions) -> Result<()> {
         options.listen
     );
     println!("  data dir: {}", options.data_dir.display());
+    for channel in host.state.channels.all() {
+        println!(
+            "  channel:  {} ({}) webhook http://{}/v1/channels/{}/webhook",
+            channel.id, channel.kind, options.listen, channel.id
+        );
+    }
+    if let Some(secret) = &host.new_webhook_secret {
+        println!();
+        println!("  Webhook secret of the `webhook` channel (send it as `x-seam-token`,");
+        println!("  or sign bodies with it as `x-seam-signature: sha256=<hmac>`; shown once):");
+        println!("    {secret}");
+    }
     if let Some(key) = &host.new_admin_key {
         println!();
         println!("  Admin API key (shown only once, store it now):");

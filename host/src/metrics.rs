@@ -38,6 +38,15 @@ pub struct ExportLabels {
     pub export: String,
 }
 
+/// Labels of webhook outcomes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// Channel id.
+    pub channel: String,
+    /// `accepted`, `duplicate`, `plugin-failed` or the refusal code.
+    pub outcome: String,
+}
+
 /// All metrics of a host.
 #[derive(Clone)]
 pub struct Metrics {
@@ -47,6 +56,7 @@ pub struct Metrics {
     disabled: Family<PluginLabels, Gauge>,
     breaker_trips: Family<PluginLabels, Counter>,
     loads: Family<PluginLabels, Counter>,
+    webhooks: Family<WebhookLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +73,8 @@ impl Default for Metrics {
         let disabled = Family::<PluginLabels, Gauge>::default();
         let breaker_trips = Family::<PluginLabels, Counter>::default();
         let loads = Family::<PluginLabels, Counter>::default();
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register("webhooks", "Channel webhooks by outcome", webhooks.clone());
         registry.register("plugin_calls", "Plugin calls by export and outcome", calls.clone());
         registry.register(
             "plugin_call_seconds",
@@ -72,7 +84,15 @@ impl Default for Metrics {
         registry.register("plugin_disabled", "1 while a plugin's breaker is open", disabled.clone());
         registry.register("plugin_breaker_trips", "Times a plugin's breaker opened", breaker_trips.clone());
         registry.register("plugin_loads", "Plugin versions loaded (start, load, swap)", loads.clone());
-        Metrics { registry: Arc::new(Mutex::new(registry)), calls, latency, disabled, breaker_trips, loads }
+        Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            calls,
+            latency,
+            disabled,
+            breaker_trips,
+            loads,
+            webhooks,
+        }
     }
 }
 
@@ -88,6 +108,13 @@ impl Metrics {
             loads: self.loads.get_or_create(&plugin).clone(),
             ok: Default::default(),
         }
+    }
+
+    /// Counts one webhook on `channel` with `outcome`.
+    pub fn webhook(&self, channel: &str, outcome: &str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { channel: channel.into(), outcome: outcome.into() })
+            .inc();
     }
 
     /// Registers further metrics (the API's own) on the same registry.

@@ -1,13 +1,22 @@
-//! `seam serve`: open the data directory, start the runtime, load the bundled plugins and
-//! any in the plugin directory, make sure an admin key exists, and serve HTTP.
+//! `seam serve`: open the data directory, start the runtime, load the bundled plugins, any
+//! in the plugin directory and the configured channels, open the event log and views,
+//! start the pipeline, make sure an admin key exists, and serve HTTP.
 
 use crate::api::{self, AppState, auth::ApiKeys, auth::Role};
-use crate::bundled::BUNDLED;
+use crate::bundled::{BUNDLED, BundledPlugin};
+use crate::channels::{Channel, Channels};
+use crate::config::{ChannelConfig, SeamConfig};
+use crate::log::{EventLog, SledLog, SledLogOptions};
 use crate::metrics::Metrics;
+use crate::pipeline::decide::Context;
+use crate::pipeline::identity::{Normalizer, Rules};
+use crate::pipeline::{Processor, Progress};
 use crate::runtime::{PluginSource, Runtime, RuntimeOptions};
+use crate::views::Views;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Settings of `seam serve`; every field has a zero-config default.
 #[derive(Debug, Clone)]
@@ -22,6 +31,8 @@ pub struct ServeOptions {
     pub no_bundled: bool,
     /// PEM files of extra certificate authorities trusted for plugins' outbound https.
     pub extra_ca: Vec<PathBuf>,
+    /// The config file (channels, identity rules...); `None`: zero-config defaults.
+    pub config: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -32,6 +43,7 @@ impl Default for ServeOptions {
             plugin_dir: None,
             no_bundled: false,
             extra_ca: Vec::new(),
+            config: None,
         }
     }
 }
@@ -51,6 +63,15 @@ pub enum ServeError {
     /// An `--extra-ca` file could not be read.
     #[error("extra CA {0}: {1}")]
     ExtraCa(PathBuf, String),
+    /// The config file is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The event log could not be opened.
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    /// The views could not be opened.
+    #[error(transparent)]
+    Views(#[from] crate::views::ViewError),
     /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
@@ -62,6 +83,8 @@ pub struct Host {
     pub state: AppState,
     /// The admin key created on this start, to be shown once.
     pub new_admin_key: Option<String>,
+    /// The secret of the zero-config `webhook` channel, when it was created on this start.
+    pub new_webhook_secret: Option<String>,
 }
 
 /// Opens everything `seam serve` needs and loads plugins. Plugins that fail to load are
@@ -104,6 +127,24 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         }
     }
 
+    let config = match &options.config {
+        Some(file) => SeamConfig::from_file(file)?,
+        None => SeamConfig::default(),
+    };
+    let settings = db.open_tree("settings").map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let (channel_configs, new_webhook_secret) = if config.channels.is_empty() {
+        default_channel(&settings).map_err(|e| ServeError::Data(data.clone(), e))?
+    } else {
+        (config.channels.clone(), None)
+    };
+    let channels = Channels::default();
+    for channel in &channel_configs {
+        match load_channel(&runtime, channel).await {
+            Ok(loaded) => channels.insert(loaded),
+            Err(e) => tracing::error!(channel = channel.id, error = %e, "channel not loaded"),
+        }
+    }
+
     let keys = ApiKeys::open(&db)?;
     let mut new_admin_key = None;
     if let Ok(key) = std::env::var("SEAM_ADMIN_KEY") {
@@ -114,8 +155,75 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         let (key, _) = keys.create("first admin", Role::Admin)?;
         new_admin_key = Some(key);
     }
-    let state = AppState { runtime, keys, plugin_roots: Some(roots) };
-    Ok(Host { state, new_admin_key })
+
+    let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default())?);
+    let views = Views::open(&db, "views")?;
+    let normalizer = Normalizer::new(&config.identity);
+    let progress = start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())?;
+    let state =
+        AppState { runtime, keys, plugin_roots: Some(roots), log, views, progress, channels, normalizer };
+    Ok(Host { state, new_admin_key, new_webhook_secret })
+}
+
+/// Starts the processor on its own task.
+pub fn start_pipeline(
+    config: &SeamConfig,
+    runtime: &Runtime,
+    channels: &Channels,
+    log: Arc<dyn EventLog>,
+    views: Views,
+) -> Result<Progress, ServeError> {
+    let normalizer = Normalizer::new(&config.identity);
+    let context = Context {
+        rules: Rules::new(&config.identity, &normalizer),
+        normalizer,
+        reopen_window_ms: (config.conversations.reopen_window_secs as i64).saturating_mul(1000),
+        runtime: Some(runtime.clone()),
+        router: config.router.plugin.clone(),
+        channel_kinds: channels.kinds(),
+    };
+    let (processor, progress) = Processor::new(log, views, context)?;
+    tokio::spawn(processor.run());
+    Ok(progress)
+}
+
+/// The zero-config channel: `webhook`, the bundled generic connector, with a secret made on
+/// first start and kept in the database.
+fn default_channel(settings: &sled::Tree) -> Result<(Vec<ChannelConfig>, Option<String>), String> {
+    let (secret, created) = match settings.get("webhook-secret").map_err(|e| e.to_string())? {
+        Some(s) => (String::from_utf8_lossy(&s).into_owned(), false),
+        None => {
+            let mut bytes = [0u8; 24];
+            getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+            let secret = hex::encode(bytes);
+            settings.insert("webhook-secret", secret.as_bytes()).map_err(|e| e.to_string())?;
+            settings.flush().map_err(|e| e.to_string())?;
+            (secret, true)
+        }
+    };
+    let mut config = toml::Table::new();
+    config.insert("secret".into(), toml::Value::String(secret.clone()));
+    let channel = ChannelConfig { id: "webhook".into(), plugin: "webhook-connector".into(), config };
+    Ok((vec![channel], created.then_some(secret)))
+}
+
+/// Loads a channel's connector under the channel's id.
+pub async fn load_channel(runtime: &Runtime, channel: &ChannelConfig) -> Result<Channel, String> {
+    let mut source = match BundledPlugin::find(&channel.plugin) {
+        Some(bundled) => bundled.source().map_err(|e| e.to_string())?,
+        None => PluginSource::from_dir(Path::new(&channel.plugin)).map_err(|e| {
+            format!("plugin `{}` is neither a bundled plugin nor a plugin directory: {e}", channel.plugin)
+        })?,
+    };
+    let plugin = source.manifest.name.clone();
+    if source.manifest.kind != crate::manifest::PluginKind::Connector {
+        return Err(format!("plugin `{plugin}` is a {}, not a connector", source.manifest.kind));
+    }
+    source.manifest.name = channel.id.clone();
+    let values = resolve_config(&channel.config).map_err(|e| format!("config: {e}"))?;
+    let (loaded, _) = runtime.load(source, &values).await.map_err(|e| e.to_string())?;
+    let kind = loaded.channel().map_or_else(|| plugin.clone(), |info| info.kind.clone());
+    Ok(Channel { id: channel.id.clone(), plugin, kind })
 }
 
 async fn load_logged(runtime: &Runtime, source: PluginSource, config: &BTreeMap<String, String>) {
@@ -161,10 +269,16 @@ pub fn read_plugin_config(file: &Path) -> Result<BTreeMap<String, String>, Strin
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };
     let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    resolve_config(&table).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Resolves config values: strings as given, `{ env = "VAR" }` from the environment,
+/// `{ file = "path" }` from a file (trailing newline removed), other scalars as text.
+pub fn resolve_config(table: &toml::Table) -> Result<BTreeMap<String, String>, String> {
     let mut values = BTreeMap::new();
     for (key, value) in table {
-        let at = |m: String| format!("{}: key `{key}`: {m}", file.display());
-        let resolved = match &value {
+        let at = |m: String| format!("key `{key}`: {m}");
+        let resolved = match value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Table(t) => {
                 match (t.get("env").and_then(|v| v.as_str()), t.get("file").and_then(|v| v.as_str())) {
@@ -182,7 +296,7 @@ pub fn read_plugin_config(file: &Path) -> Result<BTreeMap<String, String>, Strin
             }
             other => other.to_string(),
         };
-        values.insert(key, resolved);
+        values.insert(key.clone(), resolved);
     }
     Ok(values)
 }

@@ -79,6 +79,30 @@ fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
+/// A minimal HTTP/1.1 POST with `headers`; returns status and body.
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn banner_secret(banner: &str) -> Option<String> {
+    banner
+        .split_whitespace()
+        .find(|w| w.len() == 48 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+}
+
 fn admin_key(banner: &str) -> Option<String> {
     banner.split_whitespace().find(|w| w.starts_with("seam_")).map(str::to_owned)
 }
@@ -93,7 +117,25 @@ fn serve_zero_config_then_restart_keeps_the_key() {
 
     let (status, body) = get(port, "/healthz", None);
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"plugins\":2"), "both bundled plugins loaded: {body}");
+    assert!(body.contains("\"plugins\":3"), "both bundled plugins and the webhook channel: {body}");
+
+    // The zero-config `webhook` channel takes JSON signed with the secret printed once.
+    let secret = banner_secret(&server.banner).expect("first start prints the webhook secret");
+    let message = r#"{"id": "m-1", "from": "visitor-7", "text": "hello"}"#;
+    let (status, body) = post(port, "/v1/channels/webhook/webhook", &[("x-seam-token", &secret)], message);
+    assert_eq!((status, body.as_str()), (200, r#"{"accepted":1}"#));
+    let (status, body) = post(port, "/v1/channels/webhook/webhook", &[("x-seam-token", "wrong")], message);
+    assert_eq!(status, 401, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(&key));
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"messages_in\":1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the message never reached the customer view: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (status, body) = get(port, "/v1/admin/plugins", Some(&key));
     assert_eq!(status, 200);
     assert!(body.contains("keyword-router") && body.contains("webhook-connector"), "{body}");
@@ -146,6 +188,9 @@ fn serve_zero_config_then_restart_keeps_the_key() {
     let port = free_port();
     let server = serve(&data, port);
     assert!(admin_key(&server.banner).is_none(), "no new key on restart: {}", server.banner);
+    assert!(banner_secret(&server.banner).is_none(), "the webhook secret is shown once: {}", server.banner);
+    let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(&key));
+    assert!(status == 200 && body.contains("\"messages_in\":1"), "the views survive a restart: {body}");
     assert_eq!(get(port, "/v1/admin/plugins", Some(&key)).0, 200, "the first key still works");
     let (_, body) = get(port, "/v1/admin/plugins/keyword-router", Some(&key));
     assert!(body.contains("\"cache\":\"hit\""), "restart loads from the artifact cache: {body}");

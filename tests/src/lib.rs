@@ -89,3 +89,35 @@ pub async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json:
     tokio::spawn(async move { axum::serve(listener, app).await });
     (port, seen)
 }
+
+pub mod host;
+
+/// A provider fixture from `tests/fixtures/<path>`, parsed as JSON.
+pub fn fixture(path: &str) -> serde_json::Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()))
+}
+
+/// API state over `db` with `runtime` and `keys`: a sled event log, views and a running
+/// pipeline with the default config (no channels).
+pub fn app_state(runtime: Runtime, keys: seam::api::auth::ApiKeys, db: &sled::Db) -> seam::api::AppState {
+    use seam::log::{EventLog, SledLog, SledLogOptions};
+    let config = seam::config::SeamConfig::default();
+    let log: std::sync::Arc<dyn EventLog> =
+        std::sync::Arc::new(SledLog::open(db, SledLogOptions::default()).expect("log opens"));
+    let views = seam::views::Views::open(db, "views").expect("views open");
+    let channels = seam::channels::Channels::default();
+    let progress = seam::server::start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())
+        .expect("pipeline starts");
+    seam::api::AppState {
+        runtime,
+        keys,
+        plugin_roots: None,
+        log,
+        views,
+        progress,
+        channels,
+        normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
+    }
+}

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use seam::api::auth::{ApiKeys, Role};
 use seam::api::{AppState, router};
-use seam_tests::{VIP_MANIFEST, VIP_WASM, hostile, message_context, runtime};
+use seam_tests::{VIP_MANIFEST, VIP_WASM, app_state, hostile, message_context, runtime};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -22,7 +22,7 @@ fn api() -> Api {
     let keys = ApiKeys::open(&db).unwrap();
     let (admin, _) = keys.create("admin", Role::Admin).unwrap();
     let (agent, _) = keys.create("agent", Role::Agent).unwrap();
-    Api { state: AppState { runtime: runtime(None, 2), keys, plugin_roots: None }, admin, agent }
+    Api { state: app_state(runtime(None, 2), keys, &db), admin, agent }
 }
 
 impl Api {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Applications that push and read data.
@@ -23,7 +23,7 @@ pub enum Role {
 }
 
 /// A stored key (never the key itself).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     /// The key's id (the part after `seam_`).
     pub id: String,
@@ -107,6 +107,22 @@ impl ApiKeys {
             }
         }
         Ok(false)
+    }
+
+    /// Every key's record (never the keys).
+    pub fn list(&self) -> Result<Vec<KeyRecord>, KeyError> {
+        let mut all = Vec::new();
+        for item in self.tree.iter().values() {
+            all.push(serde_json::from_slice(&item?).map_err(|e| KeyError::Corrupt(e.to_string()))?);
+        }
+        Ok(all)
+    }
+
+    /// Revokes key `id`; returns whether it existed.
+    pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
+        let existed = self.tree.remove(id)?.is_some();
+        self.tree.flush()?;
+        Ok(existed)
     }
 
     /// The record of `key` if it is valid.

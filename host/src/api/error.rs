@@ -83,3 +83,46 @@ impl From<axum::extract::rejection::JsonRejection> for AppError {
         AppError::new(e.status(), "invalid-json", e.body_text())
     }
 }
+
+impl From<crate::views::ViewError> for AppError {
+    fn from(e: crate::views::ViewError) -> Self {
+        tracing::error!(error = %e, "views failed");
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "views-unavailable", e.to_string())
+    }
+}
+
+impl From<crate::log::LogError> for AppError {
+    fn from(e: crate::log::LogError) -> Self {
+        tracing::error!(error = %e, "event log failed");
+        AppError::new(StatusCode::SERVICE_UNAVAILABLE, "log-unavailable", e.to_string())
+    }
+}
+
+impl From<super::auth::KeyError> for AppError {
+    fn from(e: super::auth::KeyError) -> Self {
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "key-store-failed", e.to_string())
+    }
+}
+
+/// Query strings that fail to parse become `invalid-query` errors.
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text())
+    }
+}
+
+/// The JSON shape of every error, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `customer-not-found`.
+    pub code: String,
+    /// What was wrong.
+    pub message: String,
+}

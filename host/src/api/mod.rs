@@ -1,19 +1,33 @@
-//! The HTTP surface: `/healthz`, `/metrics`, and the admin API for plugins
-//! (`/v1/admin/plugins...`). Every `/v1` route needs an API key with a role ([`auth`]).
+//! The HTTP surface: channel webhooks, the `/v1` API (customers, conversations, events,
+//! admin), `/healthz`, `/metrics` and `/openapi.json`. Every `/v1` route except webhooks
+//! needs an API key with a role ([`auth`]); webhooks are authenticated by their connector.
 
 pub mod auth;
+mod conversations;
+mod customers;
 mod error;
+mod events;
+mod keys;
+pub mod openapi;
 mod plugins;
+mod webhooks;
 
 pub use error::AppError;
 
+use crate::channels::Channels;
+use crate::log::EventLog;
+use crate::pipeline::Progress;
+use crate::pipeline::identity::Normalizer;
 use crate::runtime::Runtime;
+use crate::views::Views;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::path::PathBuf;
+use std::sync::Arc;
+use utoipa::OpenApi;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -24,25 +38,67 @@ pub struct AppState {
     pub keys: auth::ApiKeys,
     /// Directories the admin API may load plugins from by path (`None`: any).
     pub plugin_roots: Option<Vec<PathBuf>>,
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// The views.
+    pub views: Views,
+    /// How far the pipeline got.
+    pub progress: Progress,
+    /// Configured channels.
+    pub channels: Channels,
+    /// Identity normalization, for lookups.
+    pub normalizer: Normalizer,
 }
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/channels/{channel}/webhook", post(webhooks::webhook).get(webhooks::webhook))
+        .route("/customers", get(customers::find_customers))
+        .route("/customers/{id}", get(customers::get_customer).patch(customers::patch_customer))
+        .route("/customers/{id}/timeline", get(customers::timeline))
+        .route("/customers/{id}/merge", post(customers::merge))
+        .route("/customers/{id}/unmerge", post(customers::unmerge))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/{id}", get(conversations::get_conversation))
+        .route("/conversations/{id}/messages", get(conversations::messages))
+        .route("/events", get(events::list))
+        .route("/events/stream", get(events::stream))
+        .nest(
+            "/admin",
+            Router::new()
+                .route("/keys", get(keys::list).post(keys::create))
+                .route("/keys/{id}", axum::routing::delete(keys::revoke))
+                .merge(plugins::router(state.clone())),
+        );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .nest("/v1/admin", plugins::router(state.clone()))
+        .route("/openapi.json", get(openapi_json))
+        .nest("/v1", v1)
+        .fallback(not_found)
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::not_found("route-not-found", format!("no route {}", uri.path()))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    axum::Json(openapi::ApiDoc::openapi())
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let plugins = state.runtime.slots();
     let disabled: Vec<&str> =
         plugins.iter().filter(|(_, s)| s.disabled().is_some()).map(|(n, _)| n.as_str()).collect();
+    let head = state.log.head();
+    let applied = state.progress.applied();
     axum::Json(serde_json::json!({
         "status": "ok",
         "plugins": plugins.len(),
         "disabled": disabled,
+        "log": { "head": head, "applied": applied },
     }))
 }
 

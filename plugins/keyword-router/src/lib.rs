@@ -69,6 +69,11 @@ impl Router for KeywordRouter {
                 d.tags.push(format!("keyword:{keyword}"));
                 d
             }
+            // A conversation already placed (by an earlier keyword) stays where it is.
+            None if context.conversation.queue.is_some() => {
+                let queue = context.conversation.queue.clone().unwrap_or_default();
+                Decision::to_queue(&queue, "no keyword matched; kept the current queue")
+            }
             None => {
                 let fallback = config::get("default-queue").unwrap_or_else(|| "general".to_owned());
                 Decision::to_queue(&fallback, "no keyword matched")

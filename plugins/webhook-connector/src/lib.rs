@@ -69,6 +69,11 @@ pub struct FieldMap {
     /// Path of the array of message objects in the body (`field-events`); empty: the body
     /// itself is one message object.
     pub events: String,
+    /// Path of a phone number the sender gave (`field-phone`), e.g. a shared contact; when
+    /// present it becomes an identity hint linking the sender to `phone:<number>`.
+    pub phone: String,
+    /// Path of an email address the sender gave (`field-email`): an identity hint likewise.
+    pub email: String,
 }
 
 impl Default for FieldMap {
@@ -83,6 +88,8 @@ impl Default for FieldMap {
             reply_to: "reply_to".to_owned(),
             thread: "thread".to_owned(),
             events: String::new(),
+            phone: String::new(),
+            email: String::new(),
         }
     }
 }
@@ -103,6 +110,8 @@ impl FieldMap {
             reply_to: pick("field-reply-to", d.reply_to),
             thread: pick("field-thread", d.thread),
             events: pick("field-events", d.events),
+            phone: pick("field-phone", d.phone),
+            email: pick("field-email", d.email),
         }
     }
 
@@ -406,6 +415,42 @@ pub fn map_body(body: &Value, fields: &FieldMap) -> Result<Vec<InboundMessage>, 
         .collect()
 }
 
+/// Identity hints in message object `index`: the sender gave a phone (`field-phone`) or an
+/// email (`field-email`), so the sender and that identity are one person.
+pub fn map_hints(
+    message: &Value,
+    index: usize,
+    fields: &FieldMap,
+    sender: &Identity,
+) -> Result<Vec<IdentityHint>, String> {
+    let mut hints = Vec::new();
+    for (path, key, kind) in
+        [(&fields.phone, "field-phone", "phone"), (&fields.email, "field-email", "email")]
+    {
+        if let Some(value) = text_field(message, path, key, index)? {
+            hints.push(IdentityHint {
+                known: sender.clone(),
+                also: Identity { kind: kind.to_owned(), value },
+                reason: format!("{kind} given by the sender"),
+            });
+        }
+    }
+    Ok(hints)
+}
+
+/// Every event in a webhook body: each message, preceded by its identity hints (so the
+/// host links the sender to the person before it threads the message).
+pub fn map_events(body: &Value, fields: &FieldMap) -> Result<Vec<Event>, String> {
+    let mut events = Vec::new();
+    for (index, object) in message_objects(body, &fields.events)?.into_iter().enumerate() {
+        let message = map_message(object, index, fields)?;
+        let hints = map_hints(object, index, fields, &message.sender)?;
+        events.extend(hints.into_iter().map(Event::IdentityHint));
+        events.push(Event::Message(message));
+    }
+    Ok(events)
+}
+
 /// Handles one webhook with the given field map and `secret`: checks the method, the config
 /// and the authentication, then maps the body into message events and answers
 /// `200 {"accepted": N}`.
@@ -423,9 +468,10 @@ pub fn handle(
     fields.validate().map_err(WebhookError::Misconfigured)?;
     check_auth(secret, request.header(SIGNATURE_HEADER), request.header(TOKEN_HEADER), &request.body)?;
     let body: Value = json::parse(&request.body).map_err(WebhookError::Malformed)?;
-    let messages = map_body(&body, fields).map_err(WebhookError::Malformed)?;
-    let response = HttpResponse::json(200, &json!({ "accepted": messages.len() }));
-    Ok(WebhookOutcome { events: messages.into_iter().map(Event::Message).collect(), response })
+    let events = map_events(&body, fields).map_err(WebhookError::Malformed)?;
+    let messages = events.iter().filter(|e| matches!(e, Event::Message(_))).count();
+    let response = HttpResponse::json(200, &json!({ "accepted": messages }));
+    Ok(WebhookOutcome { events, response })
 }
 
 /// An attachment as JSON, with the same member names a webhook uses.

@@ -462,3 +462,29 @@ fn deliver_without_url_or_auth() {
     }));
     assert_eq!(hint.after_ms, Some(5_000));
 }
+
+/// A Telegram contact share (the fixture), mapped with Telegram paths: the message and a
+/// hint linking the Telegram user to the phone they shared.
+#[test]
+fn shared_phone_becomes_an_identity_hint() {
+    let fixture = include_str!("../../../tests/fixtures/telegram/contact.json");
+    let body: Value = serde_json::from_str(fixture).unwrap();
+    let fields = FieldMap {
+        id: "update_id".into(),
+        sender: "message/from/id".into(),
+        sender_kind: "telegram".into(),
+        text: "message/text".into(),
+        time: "message/date".into(),
+        phone: "message/contact/phone_number".into(),
+        ..FieldMap::default()
+    };
+    let events = map_events(&body, &fields).unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let Event::IdentityHint(hint) = &events[0] else { panic!("first event is {:?}", events[0]) };
+    assert!(matches!(events[1], Event::Message(_)), "the message follows its hint");
+    assert_eq!((hint.known.kind.as_str(), hint.known.value.as_str()), ("telegram", "12345"));
+    assert_eq!((hint.also.kind.as_str(), hint.also.value.as_str()), ("phone", "911"));
+    // Without the mapping, the same body is one message and no hint.
+    let plain = FieldMap { phone: String::new(), ..fields };
+    assert_eq!(map_events(&body, &plain).unwrap().len(), 1);
+}

@@ -1,0 +1,37 @@
+//! The OpenAPI document served at `/openapi.json`, generated from the handlers'
+//! annotations so that it cannot drift from the code.
+
+use super::{conversations, customers, error, events, keys, webhooks};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Seam API", description = "Omnichannel customers, conversations and events. Every `/v1` route except channel webhooks needs `Authorization: Bearer <api key>`; errors are `{\"error\": {\"code\", \"message\"}}`."),
+    paths(
+        webhooks::webhook,
+        customers::get_customer, customers::find_customers, customers::timeline,
+        customers::patch_customer, customers::merge, customers::unmerge,
+        conversations::get_conversation, conversations::list, conversations::messages,
+        events::list, events::stream,
+        keys::create, keys::list, keys::revoke,
+    ),
+    components(schemas(error::ErrorBody, crate::pipeline::effects::Effect, crate::pipeline::effects::Decision)),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("seam_<id>_<secret>").build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Effects: what the pipeline decided about one input event. A decision event in the log
+//! carries the list; views are a pure function of the decisions in log order, which is
+//! why a rebuild needs no plugin and gives the same views as the live pipeline.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Payload of a `pipeline.decided` event.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Decision {
+    /// Offset of the input event this decides.
+    pub source: u64,
+    /// What it changes, applied in order.
+    pub effects: Vec<Effect>,
+    /// Whether the input was an API command (whose outcome the API reports).
+    #[serde(default)]
+    pub command: bool,
+}
+
+/// One change to the views.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Effect {
+    /// A new customer.
+    CustomerCreated {
+        /// Its id.
+        customer: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// An identity now belongs to a customer.
+    IdentityLinked {
+        /// The customer that holds it (its home).
+        customer: String,
+        /// `kind:value`, normalized.
+        identity: String,
+        /// Why (e.g. `first contact on telegram`, `contact shared on telegram`).
+        reason: String,
+    },
+    /// A link or merge was refused by the identity rules; nothing changed.
+    LinkRefused {
+        /// The identity that was not linked.
+        identity: String,
+        /// The customer it would have joined.
+        customer: String,
+        /// Which rule refused it.
+        reason: String,
+    },
+    /// Customer `from` (with the customers it had absorbed, `members`) was merged into `into`.
+    CustomersMerged {
+        /// The customer that disappears from view.
+        from: String,
+        /// The customer that survives.
+        into: String,
+        /// `from` and every customer it had absorbed.
+        members: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+    /// A merged customer was split off again (unmerge): `customer` and `members` are
+    /// their own customers again.
+    CustomerRestored {
+        /// The customer restored.
+        customer: String,
+        /// The customer it had been merged into.
+        from: String,
+        /// `customer` and the customers it had absorbed before its merge.
+        members: Vec<String>,
+    },
+    /// Attributes were set or removed.
+    AttributesSet {
+        /// The customer.
+        customer: String,
+        /// New values.
+        #[schema(value_type = Object)]
+        set: BTreeMap<String, serde_json::Value>,
+        /// Removed names.
+        removed: Vec<String>,
+    },
+    /// Consent on a channel changed.
+    ConsentSet {
+        /// The customer (home of the identity).
+        customer: String,
+        /// The channel.
+        channel: String,
+        /// Opted in or out.
+        granted: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// A conversation started.
+    ConversationOpened {
+        /// Its id.
+        conversation: String,
+        /// The customer (as seen at the time).
+        customer: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// A resolved conversation was reopened by the customer writing again.
+    ConversationReopened {
+        /// Its id.
+        conversation: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// A conversation was resolved.
+    ConversationResolved {
+        /// Its id.
+        conversation: String,
+        /// When, ms.
+        at: i64,
+        /// Why (e.g. `merged into cnv_...`).
+        reason: String,
+    },
+    /// The router placed a conversation.
+    ConversationRouted {
+        /// The conversation.
+        conversation: String,
+        /// Target queue.
+        queue: Option<String>,
+        /// Target agent.
+        agent: Option<String>,
+        /// Priority.
+        priority: i32,
+        /// Tags to add.
+        tags: Vec<String>,
+        /// The router's explanation.
+        reason: String,
+        /// The router plugin and version that decided (`name@version`).
+        router: String,
+    },
+    /// The router could not decide (it failed or is not loaded); the conversation keeps
+    /// its previous placement.
+    RouteFailed {
+        /// The conversation.
+        conversation: String,
+        /// The router plugin.
+        router: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// The input was recorded in the customer's timeline (and the conversation's messages).
+    Recorded {
+        /// The customer whose timeline holds it (the identity's home customer).
+        customer: String,
+        /// The conversation, if it belongs to one.
+        conversation: Option<String>,
+        /// Input event type.
+        kind: String,
+        /// Channel.
+        channel: Option<String>,
+        /// The identity it came from or went to.
+        identity: Option<String>,
+        /// Whether it counts as a message from the customer.
+        inbound_message: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// The input could not be applied; it stays in the log, visible to `/v1/events`.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}

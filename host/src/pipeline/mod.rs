@@ -1,0 +1,248 @@
+//! The processor: consumes the log in order and decides each input (identity resolution ->
+//! conversation threading -> router plugin -> assignment), then projects the decision into
+//! the views.
+//!
+//! Exactly-once views without distributed transactions:
+//! 1. a batch of inputs is decided against a unit of work over the views;
+//! 2. the decisions are appended to the log (durable);
+//! 3. the views and the cursor (last input decided) are written in one atomic batch.
+//!
+//! A crash after 2 leaves durable decisions past the cursor. On start the processor reads
+//! them and, when it reaches their inputs again, applies those decisions instead of deciding
+//! anew, so the router is not asked twice and nothing is counted twice. Inputs are decided
+//! one at a time in log order, which keeps every customer's events in order.
+
+pub mod commands;
+pub mod decide;
+pub mod effects;
+pub mod identity;
+
+use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
+use crate::views::unit::Unit;
+use crate::views::{ViewError, Views};
+use decide::{Context, Decider};
+use effects::Decision;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Event type of the decisions the processor appends.
+pub const DECIDED: &str = "pipeline.decided";
+
+/// Inputs decided per batch (one log append and one views write per batch).
+const BATCH: usize = 512;
+
+/// Why processing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The views failed.
+    #[error(transparent)]
+    Views(#[from] ViewError),
+}
+
+/// A running processor's handle: how far it got.
+#[derive(Clone)]
+pub struct Progress {
+    applied: watch::Receiver<Offset>,
+}
+
+impl Progress {
+    /// The last input decided and visible in the views.
+    pub fn applied(&self) -> Offset {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the input at `offset` is decided and visible, or `timeout` passes.
+    pub async fn wait_for(&self, offset: Offset, timeout: Duration) -> bool {
+        let mut rx = self.applied.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= offset))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// The processor.
+pub struct Processor {
+    log: Arc<dyn EventLog>,
+    views: Views,
+    context: Context,
+    applied: watch::Sender<Offset>,
+}
+
+impl Processor {
+    /// A processor over `log` and `views`.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        views: Views,
+        context: Context,
+    ) -> Result<(Self, Progress), ViewError> {
+        let (applied, rx) = watch::channel(views.cursor()?);
+        Ok((Processor { log, views, context, applied }, Progress { applied: rx }))
+    }
+
+    /// Runs until the log closes. A storage error is logged and processing resumes from the
+    /// last committed cursor after a pause: nothing decided is lost, nothing is applied twice.
+    pub async fn run(self) {
+        loop {
+            match self.run_once().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline stopped; resuming from the last committed input");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn run_once(&self) -> Result<(), PipelineError> {
+        let mut cursor = self.views.cursor()?;
+        let mut pending = self.durable_decisions(cursor)?;
+        if !pending.is_empty() {
+            tracing::info!(count = pending.len(), "applying decisions made before a restart");
+        }
+        let mut read_pos = cursor;
+        let mut head = self.log.subscribe();
+        loop {
+            let events = self.log.read(read_pos, BATCH)?;
+            if events.is_empty() {
+                if head.changed().await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let mut unit = Unit::new(&self.views);
+            let mut decisions = Vec::new();
+            let mut commands = Vec::new();
+            for event in &events {
+                read_pos = event.offset;
+                if event.origin == Origin::Decision || event.offset <= cursor {
+                    continue;
+                }
+                let command = commands::is_command(&event.kind);
+                let refused = if let Some(decision) = pending.remove(&event.offset) {
+                    for effect in &decision.effects {
+                        unit.apply(event.offset, effect)?;
+                    }
+                    decision.effects.iter().find_map(|e| match e {
+                        effects::Effect::Rejected { reason } => Some(reason.clone()),
+                        _ => None,
+                    })
+                } else {
+                    let mut decider = Decider::new(&mut unit, event.offset, event.time);
+                    let refused = decider.decide(&self.context, event).await?;
+                    let effects = decider.finish();
+                    decisions.push(decision_event(event, effects, command));
+                    refused
+                };
+                if command {
+                    commands.push((event.offset, refused));
+                }
+                cursor = event.offset;
+            }
+            for (offset, refused) in commands {
+                unit.command_outcome(offset, refused.as_deref());
+            }
+            self.log.append(decisions).await?;
+            unit.commit(cursor)?;
+            self.applied.send_replace(cursor);
+        }
+    }
+
+    /// Decisions in the log for inputs past `cursor`: made, made durable, but not yet in the
+    /// views when the host stopped.
+    fn durable_decisions(&self, cursor: Offset) -> Result<HashMap<Offset, Decision>, PipelineError> {
+        let mut found = HashMap::new();
+        let mut after = cursor;
+        loop {
+            let (events, last) = self.log.read_origin(after, 1024, Origin::Decision)?;
+            for event in &events {
+                match serde_json::from_str::<Decision>(event.payload.get()) {
+                    Ok(d) if d.source > cursor => {
+                        found.insert(d.source, d);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(offset = event.offset, error = %e, "unreadable decision skipped")
+                    }
+                }
+            }
+            if last == after || last >= self.log.head() {
+                return Ok(found);
+            }
+            after = last;
+        }
+    }
+}
+
+/// The decision event for `input`.
+fn decision_event(input: &crate::log::Envelope, effects: Vec<effects::Effect>, command: bool) -> NewEvent {
+    let customer = effects.iter().find_map(|e| match e {
+        effects::Effect::Recorded { customer, .. } | effects::Effect::AttributesSet { customer, .. } => {
+            Some(customer.clone())
+        }
+        effects::Effect::CustomersMerged { into, .. } => Some(into.clone()),
+        _ => None,
+    });
+    let conversation = effects.iter().find_map(|e| match e {
+        effects::Effect::Recorded { conversation, .. } => conversation.clone(),
+        _ => None,
+    });
+    let decision = Decision { source: input.offset, effects, command };
+    // A decision is plain data; encoding it cannot fail.
+    let payload = serde_json::value::to_raw_value(&decision)
+        .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).unwrap_or_default());
+    NewEvent {
+        kind: DECIDED.into(),
+        origin: Origin::Decision,
+        channel: input.channel.clone(),
+        external_id: None,
+        idempotency_key: None,
+        customer,
+        conversation,
+        payload,
+    }
+}
+
+/// Rebuilds every view from the decisions in the log; `progress(done, head)` is called as
+/// it goes. Returns the number of decisions applied.
+pub fn rebuild(
+    log: &dyn EventLog,
+    views: &Views,
+    mut progress: impl FnMut(Offset, Offset),
+) -> Result<u64, PipelineError> {
+    views.clear()?;
+    let head = log.head();
+    let mut after = 0;
+    let mut cursor = 0;
+    let mut applied = 0u64;
+    loop {
+        let (events, last) = log.read_origin(after, 4096, Origin::Decision)?;
+        let mut unit = Unit::new(views);
+        for event in &events {
+            let decision: Decision = serde_json::from_str(event.payload.get())
+                .map_err(|e| LogError::Corrupt { offset: event.offset, reason: e.to_string() })?;
+            for effect in &decision.effects {
+                unit.apply(decision.source, effect)?;
+            }
+            if decision.command {
+                let refused = decision.effects.iter().find_map(|e| match e {
+                    effects::Effect::Rejected { reason } => Some(reason.as_str()),
+                    _ => None,
+                });
+                unit.command_outcome(decision.source, refused);
+            }
+            cursor = cursor.max(decision.source);
+            applied += 1;
+        }
+        unit.commit(cursor)?;
+        progress(last, head);
+        if last == after || last >= head {
+            return Ok(applied);
+        }
+        after = last;
+    }
+}

@@ -1,0 +1,353 @@
+//! Projections: customers, the identity index, conversations, per-customer timelines and
+//! per-conversation messages, in one sled tree. They are a pure function of the decision
+//! events in the log ([`crate::pipeline::effects`]); [`unit::Unit`] applies decisions and
+//! writes them, with the pipeline's cursor, in one atomic batch, so after a crash the views
+//! are exactly "the log up to the cursor". `seam replay --rebuild` recomputes them.
+//!
+//! Keys (components separated by a zero byte, offsets big-endian so they sort):
+//! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
+//! `t customer offset` timeline entry · `m conversation offset` message entry ·
+//! `k customer conversation`, `s status conversation`, `q queue conversation`,
+//! `a agent conversation` conversation indexes · `r offset` outcome of an API command ·
+//! `_cursor` the last input decided.
+
+pub mod records;
+pub mod unit;
+
+use records::{Conversation, CustomerRecord, CustomerView, Entry, Status};
+use std::collections::BTreeSet;
+
+/// Why a view could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The storage engine failed.
+    #[error("views storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// A stored record could not be decoded.
+    #[error("views record {key} is corrupt: {reason}")]
+    Corrupt {
+        /// Which key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(tag);
+    for part in parts {
+        k.push(0);
+        k.extend_from_slice(part);
+    }
+    k
+}
+
+const CURSOR: &[u8] = b"_cursor";
+
+/// A raw key and value of the views tree.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// The views store.
+#[derive(Clone)]
+pub struct Views {
+    tree: sled::Tree,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, ViewError> {
+    serde_json::from_slice(bytes).map_err(|e| ViewError::Corrupt {
+        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        reason: e.to_string(),
+    })
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this assignee.
+    pub assignee: Option<String>,
+    /// Continue after this conversation id.
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Sort order of a timeline page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+impl Views {
+    /// Opens tree `name` of `db`.
+    pub fn open(db: &sled::Db, name: &str) -> Result<Self, ViewError> {
+        Ok(Views { tree: db.open_tree(name)? })
+    }
+
+    /// The underlying tree (for the unit of work and rebuilds).
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Every key and value (to compare views, e.g. live against rebuilt).
+    pub fn dump(&self) -> Result<Vec<KeyValue>, ViewError> {
+        let mut all = Vec::new();
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            all.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(all)
+    }
+
+    /// Deletes every view (before a rebuild).
+    pub fn clear(&self) -> Result<(), ViewError> {
+        Ok(self.tree.clear()?)
+    }
+
+    /// The offset of the last input decided and applied.
+    pub fn cursor(&self) -> Result<u64, ViewError> {
+        Ok(self
+            .tree
+            .get(CURSOR)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    pub(crate) fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ViewError> {
+        match self.tree.get(key)? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A customer's own record (not following merges).
+    pub fn customer_record(&self, id: &str) -> Result<Option<CustomerRecord>, ViewError> {
+        self.get(&key(b'c', &[id.as_bytes()]))
+    }
+
+    /// The home customer of a normalized identity.
+    pub fn identity_home(&self, identity: &str) -> Result<Option<String>, ViewError> {
+        Ok(self
+            .tree
+            .get(key(b'i', &[identity.as_bytes()]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The customer `id` is shown as: itself, or the customer it was merged into.
+    pub fn owner(&self, id: &str) -> Result<Option<CustomerRecord>, ViewError> {
+        let Some(record) = self.customer_record(id)? else { return Ok(None) };
+        match &record.merged_into {
+            Some(into) => self.customer_record(into),
+            None => Ok(Some(record)),
+        }
+    }
+
+    /// A conversation as stored.
+    pub fn conversation_record(&self, id: &str) -> Result<Option<Conversation>, ViewError> {
+        self.get(&key(b'v', &[id.as_bytes()]))
+    }
+
+    /// A conversation as served: its customer is the surviving one.
+    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>, ViewError> {
+        let Some(mut conversation) = self.conversation_record(id)? else { return Ok(None) };
+        if let Some(owner) = self.owner(&conversation.customer)? {
+            conversation.customer = owner.id;
+        }
+        Ok(Some(conversation))
+    }
+
+    /// The unified view of customer `id` (following a merge to the surviving customer).
+    pub fn customer(&self, id: &str) -> Result<Option<CustomerView>, ViewError> {
+        let Some(owner) = self.owner(id)? else { return Ok(None) };
+        let mut members = Vec::with_capacity(owner.absorbed.len());
+        for member in &owner.absorbed {
+            if let Some(record) = self.customer_record(member)? {
+                members.push(record);
+            }
+        }
+        let open = match &owner.open_conversation {
+            Some(c) => self.conversation(c)?,
+            None => None,
+        };
+        Ok(Some(CustomerView::build(&owner, &members, open)))
+    }
+
+    /// The unified view of the customer holding a normalized identity.
+    pub fn customer_by_identity(&self, identity: &str) -> Result<Option<CustomerView>, ViewError> {
+        match self.identity_home(identity)? {
+            Some(home) => self.customer(&home),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of the timeline of customer `id` (and of the customers merged into it): at
+    /// most `limit` entries after (or, newest first, before) offset `cursor`.
+    pub fn timeline(
+        &self,
+        id: &str,
+        cursor: Option<u64>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Option<Vec<Entry>>, ViewError> {
+        let Some(owner) = self.owner(id)? else { return Ok(None) };
+        let mut members = vec![owner.id.clone()];
+        members.extend(owner.absorbed.iter().cloned());
+        let mut all = Vec::new();
+        for member in &members {
+            all.extend(self.entries(b't', member, cursor, limit, order)?);
+        }
+        sort_page(&mut all, limit, order);
+        Ok(Some(all))
+    }
+
+    /// A page of the messages (and other events) of a conversation.
+    pub fn messages(
+        &self,
+        conversation: &str,
+        cursor: Option<u64>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Entry>, ViewError> {
+        let mut all = self.entries(b'm', conversation, cursor, limit, order)?;
+        sort_page(&mut all, limit, order);
+        Ok(all)
+    }
+
+    fn entries(
+        &self,
+        tag: u8,
+        owner: &str,
+        cursor: Option<u64>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Vec<Entry>, ViewError> {
+        let lo = match (order, cursor) {
+            (Order::Asc, Some(c)) => c.saturating_add(1),
+            _ => 0,
+        };
+        let hi = match (order, cursor) {
+            (Order::Desc, Some(c)) => c.saturating_sub(1),
+            _ => u64::MAX,
+        };
+        if lo > hi || (order == Order::Desc && cursor == Some(0)) {
+            return Ok(Vec::new());
+        }
+        let start = key(tag, &[owner.as_bytes(), &lo.to_be_bytes()]);
+        let end = key(tag, &[owner.as_bytes(), &hi.to_be_bytes()]);
+        let range = self.tree.range(start..=end);
+        let mut out = Vec::with_capacity(limit.min(256));
+        let mut push = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool, ViewError> {
+            let (k, v) = item?;
+            out.push(decode(&k, &v)?);
+            Ok(out.len() >= limit)
+        };
+        match order {
+            Order::Asc => {
+                for item in range {
+                    if push(item)? {
+                        break;
+                    }
+                }
+            }
+            Order::Desc => {
+                for item in range.rev() {
+                    if push(item)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Conversations matching `filter`, by id (which sorts by opening time).
+    pub fn conversations(&self, filter: &ConversationFilter) -> Result<Vec<Conversation>, ViewError> {
+        // Scan the most selective index given; check the other conditions on the record.
+        let (tag, value): (u8, Option<&str>) = if let Some(a) = &filter.assignee {
+            (b'a', Some(a))
+        } else if let Some(q) = &filter.queue {
+            (b'q', Some(q))
+        } else if let Some(s) = filter.status {
+            (b's', Some(s.as_str()))
+        } else {
+            (b'v', None)
+        };
+        let prefix = match value {
+            Some(v) => key(tag, &[v.as_bytes(), b""]),
+            None => key(tag, &[b""]),
+        };
+        let start = match &filter.after {
+            Some(after) => {
+                let mut s = prefix.clone();
+                s.extend_from_slice(after.as_bytes());
+                s.push(0);
+                s
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in self.tree.range(start..) {
+            let (k, _) = item?;
+            let Some(id) = k.strip_prefix(prefix.as_slice()) else { break };
+            let id = String::from_utf8_lossy(id).into_owned();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(c) = self.conversation(&id)? else { continue };
+            let matches = filter.status.is_none_or(|s| c.status == s)
+                && filter.queue.as_ref().is_none_or(|q| c.queue.as_ref() == Some(q))
+                && filter.assignee.as_ref().is_none_or(|a| c.assignee.as_ref() == Some(a));
+            if matches {
+                out.push(c);
+                if out.len() >= filter.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Conversations of customer `id` and of the customers merged into it, oldest first.
+    pub fn customer_conversations(&self, id: &str) -> Result<Vec<String>, ViewError> {
+        let Some(owner) = self.owner(id)? else { return Ok(Vec::new()) };
+        let mut ids = Vec::new();
+        for member in std::iter::once(&owner.id).chain(owner.absorbed.iter()) {
+            let prefix = key(b'k', &[member.as_bytes(), b""]);
+            for item in self.tree.scan_prefix(&prefix) {
+                let (k, _) = item?;
+                ids.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The outcome of the API command at `offset`: `Some(Ok(()))` applied,
+    /// `Some(Err(reason))` refused, `None` not decided yet.
+    pub fn command_outcome(&self, offset: u64) -> Result<Option<Result<(), String>>, ViewError> {
+        let k = key(b'r', &[&offset.to_be_bytes()]);
+        let outcome: Option<Option<String>> = self.get(&k)?;
+        Ok(outcome.map(|o| match o {
+            None => Ok(()),
+            Some(reason) => Err(reason),
+        }))
+    }
+}
+
+fn sort_page(entries: &mut Vec<Entry>, limit: usize, order: Order) {
+    match order {
+        Order::Asc => entries.sort_by_key(|e| e.offset),
+        Order::Desc => entries.sort_by_key(|e| std::cmp::Reverse(e.offset)),
+    }
+    entries.dedup_by_key(|e| e.offset);
+    entries.truncate(limit);
+}

@@ -1,0 +1,275 @@
+//! What the views store, and what the API serves.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// One identity a customer holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityEntry {
+    /// `kind:value`, normalized (phones in E.164, emails lower-cased).
+    pub identity: String,
+    /// Why it was linked.
+    pub reason: String,
+}
+
+/// Use of one channel by a customer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelUse {
+    /// First event on it, ms.
+    pub first_seen: i64,
+    /// Last event on it, ms.
+    pub last_seen: i64,
+    /// Messages from the customer on it.
+    pub messages: u64,
+    /// Events of any kind on it.
+    pub events: u64,
+}
+
+/// Consent on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Consent {
+    /// Opted in (true) or out.
+    pub granted: bool,
+    /// Since, ms.
+    pub at: i64,
+}
+
+/// Counters of a customer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Counters {
+    /// Messages from the customer.
+    pub messages_in: u64,
+    /// Timeline events of any kind.
+    pub events: u64,
+    /// Conversations opened.
+    pub conversations: u64,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.messages_in += other.messages_in;
+        self.events += other.events;
+        self.conversations += other.conversations;
+    }
+}
+
+/// A customer as stored: the person as one channel history built it. Merged customers
+/// keep their own record (so an unmerge can restore them) and point at the survivor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    /// Id (`cus_` + ULID).
+    pub id: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// First event, ms.
+    pub first_seen: Option<i64>,
+    /// Last event, ms.
+    pub last_seen: Option<i64>,
+    /// Identities whose home this record is.
+    pub identities: Vec<IdentityEntry>,
+    /// Attributes set through the API.
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Channels used.
+    pub channels: BTreeMap<String, ChannelUse>,
+    /// Channel of the last inbound message.
+    pub last_channel: Option<String>,
+    /// When the last channel was used, ms.
+    pub last_channel_at: Option<i64>,
+    /// Consent per channel.
+    pub consent: BTreeMap<String, Consent>,
+    /// Counters.
+    pub counters: Counters,
+    /// The customer this one was merged into.
+    pub merged_into: Option<String>,
+    /// Customers merged into this one (directly or through them).
+    pub absorbed: Vec<String>,
+    /// The conversation not yet resolved, if any (kept on the surviving customer).
+    pub open_conversation: Option<String>,
+    /// The latest conversation, for reopening.
+    pub last_conversation: Option<String>,
+}
+
+/// Status of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for the company.
+    Open,
+    /// Waiting for the customer.
+    Pending,
+    /// Done.
+    Resolved,
+}
+
+impl Status {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a lower-case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(Status::Open),
+            "pending" => Some(Status::Pending),
+            "resolved" => Some(Status::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    /// Id (`cnv_` + ULID).
+    pub id: String,
+    /// The customer (the surviving customer, when served).
+    pub customer: String,
+    /// Status.
+    pub status: Status,
+    /// Opened, ms.
+    pub opened_at: i64,
+    /// Last change, ms.
+    pub updated_at: i64,
+    /// Resolved, ms.
+    pub resolved_at: Option<i64>,
+    /// Channels used in it, in order of first use.
+    pub channels: Vec<String>,
+    /// The channel the customer used last: the default reply channel.
+    pub last_channel: Option<String>,
+    /// Queue it is routed to.
+    pub queue: Option<String>,
+    /// Agent it is assigned to.
+    pub assignee: Option<String>,
+    /// Priority from the router.
+    pub priority: i32,
+    /// Tags from the router.
+    pub tags: Vec<String>,
+    /// The router's last explanation.
+    pub route_reason: Option<String>,
+    /// The router (`name@version`) that placed it.
+    pub router: Option<String>,
+    /// Messages from the customer.
+    pub message_count: u64,
+    /// Last message, ms.
+    pub last_message_at: Option<i64>,
+    /// Times it was reopened.
+    pub reopened: u32,
+}
+
+/// An entry of a timeline or of a conversation's messages: a pointer into the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Offset of the event in the log.
+    pub offset: u64,
+    /// Event type.
+    pub kind: String,
+    /// Channel.
+    pub channel: Option<String>,
+    /// Conversation.
+    pub conversation: Option<String>,
+    /// Identity it came from.
+    pub identity: Option<String>,
+    /// When, ms.
+    pub at: i64,
+}
+
+/// The unified view of a customer: every identity, channel and counter of the surviving
+/// customer and of the customers merged into it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerView {
+    /// Id.
+    pub id: String,
+    /// Identities, normalized.
+    pub identities: Vec<IdentityEntry>,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Channels used, by channel id.
+    pub channels: BTreeMap<String, ChannelUse>,
+    /// The channel the customer used last: the default reply channel.
+    pub last_channel: Option<String>,
+    /// Consent per channel.
+    pub consent: BTreeMap<String, Consent>,
+    /// The conversation not yet resolved.
+    pub open_conversation: Option<Conversation>,
+    /// Counters.
+    pub counters: Counters,
+    /// First event, ms.
+    pub first_seen: Option<i64>,
+    /// Last event, ms.
+    pub last_seen: Option<i64>,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Customers merged into this one (each can be split off again with unmerge).
+    pub merged: Vec<String>,
+}
+
+impl CustomerView {
+    /// Builds the view of `owner` from its record and those of the customers it absorbed.
+    pub fn build(owner: &CustomerRecord, members: &[CustomerRecord], open: Option<Conversation>) -> Self {
+        let mut view = CustomerView {
+            id: owner.id.clone(),
+            identities: owner.identities.clone(),
+            attributes: BTreeMap::new(),
+            channels: owner.channels.clone(),
+            last_channel: owner.last_channel.clone(),
+            consent: owner.consent.clone(),
+            open_conversation: open,
+            counters: owner.counters.clone(),
+            first_seen: owner.first_seen,
+            last_seen: owner.last_seen,
+            created_at: owner.created_at,
+            merged: owner.absorbed.clone(),
+        };
+        let mut last_at = owner.last_channel_at;
+        for member in members {
+            view.identities.extend(member.identities.iter().cloned());
+            for (channel, used) in &member.channels {
+                let entry = view
+                    .channels
+                    .entry(channel.clone())
+                    .or_insert_with(|| ChannelUse { first_seen: used.first_seen, ..ChannelUse::default() });
+                entry.first_seen = entry.first_seen.min(used.first_seen);
+                entry.last_seen = entry.last_seen.max(used.last_seen);
+                entry.messages += used.messages;
+                entry.events += used.events;
+            }
+            for (channel, consent) in &member.consent {
+                let newer = view.consent.get(channel).is_none_or(|c| c.at < consent.at);
+                if newer {
+                    view.consent.insert(channel.clone(), consent.clone());
+                }
+            }
+            if member.last_channel_at > last_at {
+                last_at = member.last_channel_at;
+                view.last_channel = member.last_channel.clone();
+            }
+            view.counters.add(&member.counters);
+            view.first_seen = min_opt(view.first_seen, member.first_seen);
+            view.last_seen = view.last_seen.max(member.last_seen);
+            view.created_at = view.created_at.min(member.created_at);
+            // The surviving customer's attributes win over absorbed ones.
+            for (k, v) in &member.attributes {
+                view.attributes.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        for (k, v) in &owner.attributes {
+            view.attributes.insert(k.clone(), v.clone());
+        }
+        view
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

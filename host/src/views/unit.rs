@@ -1,0 +1,354 @@
+//! A unit of work over the views: reads see the unit's own writes, effects are applied in
+//! memory, and [`Unit::commit`] writes everything with the new cursor in one atomic batch.
+
+use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
+use super::{CURSOR, ViewError, Views, key};
+use crate::pipeline::effects::Effect;
+use std::collections::{HashMap, HashSet};
+
+/// Pending changes to the views.
+pub struct Unit {
+    views: Views,
+    customers: HashMap<String, CustomerRecord>,
+    dirty_customers: HashSet<String>,
+    /// Conversations read or changed, with the stored version to diff indexes against.
+    conversations: HashMap<String, (Option<Conversation>, Conversation)>,
+    dirty_conversations: HashSet<String>,
+    identities: HashMap<String, String>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    effects: usize,
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Records are plain data (strings, numbers, maps with string keys): encoding cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Unit {
+    /// An empty unit over `views`.
+    pub fn new(views: &Views) -> Self {
+        Unit {
+            views: views.clone(),
+            customers: HashMap::new(),
+            dirty_customers: HashSet::new(),
+            conversations: HashMap::new(),
+            dirty_conversations: HashSet::new(),
+            identities: HashMap::new(),
+            puts: Vec::new(),
+            effects: 0,
+        }
+    }
+
+    /// How many effects were applied (to size batches).
+    pub fn len(&self) -> usize {
+        self.effects
+    }
+
+    /// Whether nothing was applied.
+    pub fn is_empty(&self) -> bool {
+        self.effects == 0
+    }
+
+    /// A customer's own record, as changed by this unit.
+    pub fn customer(&mut self, id: &str) -> Result<Option<&CustomerRecord>, ViewError> {
+        if !self.customers.contains_key(id) {
+            match self.views.customer_record(id)? {
+                Some(record) => {
+                    self.customers.insert(id.to_owned(), record);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.customers.get(id))
+    }
+
+    fn customer_mut(&mut self, id: &str) -> Result<Option<&mut CustomerRecord>, ViewError> {
+        if self.customer(id)?.is_none() {
+            return Ok(None);
+        }
+        self.dirty_customers.insert(id.to_owned());
+        Ok(self.customers.get_mut(id))
+    }
+
+    /// The surviving customer that `id` is shown as.
+    pub fn owner(&mut self, id: &str) -> Result<Option<CustomerRecord>, ViewError> {
+        let Some(record) = self.customer(id)? else { return Ok(None) };
+        match record.merged_into.clone() {
+            Some(into) => Ok(self.customer(&into)?.cloned()),
+            None => Ok(Some(record.clone())),
+        }
+    }
+
+    /// The home customer of a normalized identity.
+    pub fn identity_home(&mut self, identity: &str) -> Result<Option<String>, ViewError> {
+        if let Some(home) = self.identities.get(identity) {
+            return Ok(Some(home.clone()));
+        }
+        self.views.identity_home(identity)
+    }
+
+    /// A conversation as changed by this unit.
+    pub fn conversation(&mut self, id: &str) -> Result<Option<&Conversation>, ViewError> {
+        if !self.conversations.contains_key(id) {
+            match self.views.conversation_record(id)? {
+                Some(c) => {
+                    self.conversations.insert(id.to_owned(), (Some(c.clone()), c));
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.conversations.get(id).map(|(_, c)| c))
+    }
+
+    fn conversation_mut(&mut self, id: &str) -> Result<Option<&mut Conversation>, ViewError> {
+        if self.conversation(id)?.is_none() {
+            return Ok(None);
+        }
+        self.dirty_conversations.insert(id.to_owned());
+        Ok(self.conversations.get_mut(id).map(|(_, c)| c))
+    }
+
+    /// Records the outcome of the API command at `source`.
+    pub fn command_outcome(&mut self, source: u64, refused: Option<&str>) {
+        self.puts.push((key(b'r', &[&source.to_be_bytes()]), encode(&refused)));
+    }
+
+    /// Applies one effect of the decision about the input at `source`.
+    pub fn apply(&mut self, source: u64, effect: &Effect) -> Result<(), ViewError> {
+        self.effects += 1;
+        match effect {
+            Effect::CustomerCreated { customer, at } => {
+                let record = CustomerRecord { id: customer.clone(), created_at: *at, ..Default::default() };
+                self.customers.insert(customer.clone(), record);
+                self.dirty_customers.insert(customer.clone());
+            }
+            Effect::IdentityLinked { customer, identity, reason } => {
+                self.identities.insert(identity.clone(), customer.clone());
+                if let Some(record) = self.customer_mut(customer)?
+                    && !record.identities.iter().any(|i| &i.identity == identity)
+                {
+                    record
+                        .identities
+                        .push(IdentityEntry { identity: identity.clone(), reason: reason.clone() });
+                }
+            }
+            Effect::LinkRefused { .. } | Effect::RouteFailed { .. } | Effect::Rejected { .. } => {}
+            Effect::CustomersMerged { from, into, members, .. } => {
+                let mut open = None;
+                let mut last = None;
+                for member in members {
+                    if let Some(record) = self.customer_mut(member)? {
+                        record.merged_into = Some(into.clone());
+                        open = open.or(record.open_conversation.take());
+                        last = last.max(record.last_conversation.clone());
+                    }
+                }
+                if let Some(record) = self.customer_mut(into)? {
+                    for member in members {
+                        if !record.absorbed.contains(member) {
+                            record.absorbed.push(member.clone());
+                        }
+                    }
+                    if record.open_conversation.is_none() {
+                        record.open_conversation = open;
+                    }
+                    // Conversation ids are ULIDs: the greater one is the later conversation.
+                    record.last_conversation = record.last_conversation.clone().max(last);
+                }
+                let _ = from;
+            }
+            Effect::CustomerRestored { customer, from, members } => {
+                for member in members {
+                    if let Some(record) = self.customer_mut(member)? {
+                        record.merged_into = (member != customer).then(|| customer.clone());
+                    }
+                }
+                if let Some(record) = self.customer_mut(from)? {
+                    record.absorbed.retain(|m| !members.contains(m));
+                }
+            }
+            Effect::AttributesSet { customer, set, removed } => {
+                if let Some(record) = self.customer_mut(customer)? {
+                    for name in removed {
+                        record.attributes.remove(name);
+                    }
+                    for (name, value) in set {
+                        record.attributes.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+            Effect::ConsentSet { customer, channel, granted, at } => {
+                if let Some(record) = self.customer_mut(customer)? {
+                    record.consent.insert(channel.clone(), Consent { granted: *granted, at: *at });
+                }
+            }
+            Effect::ConversationOpened { conversation, customer, at } => {
+                let c = Conversation {
+                    id: conversation.clone(),
+                    customer: customer.clone(),
+                    status: Status::Open,
+                    opened_at: *at,
+                    updated_at: *at,
+                    resolved_at: None,
+                    channels: Vec::new(),
+                    last_channel: None,
+                    queue: None,
+                    assignee: None,
+                    priority: 0,
+                    tags: Vec::new(),
+                    route_reason: None,
+                    router: None,
+                    message_count: 0,
+                    last_message_at: None,
+                    reopened: 0,
+                };
+                self.conversations.insert(conversation.clone(), (None, c));
+                self.dirty_conversations.insert(conversation.clone());
+                self.puts.push((key(b'k', &[customer.as_bytes(), conversation.as_bytes()]), Vec::new()));
+                if let Some(record) = self.customer_mut(customer)? {
+                    record.open_conversation = Some(conversation.clone());
+                    record.last_conversation = Some(conversation.clone());
+                    record.counters.conversations += 1;
+                }
+            }
+            Effect::ConversationReopened { conversation, at } => {
+                let Some(c) = self.conversation_mut(conversation)? else { return Ok(()) };
+                c.status = Status::Open;
+                c.resolved_at = None;
+                c.updated_at = *at;
+                c.reopened += 1;
+                let customer = c.customer.clone();
+                if let Some(owner) = self.owner(&customer)?
+                    && let Some(record) = self.customer_mut(&owner.id)?
+                {
+                    record.open_conversation = Some(conversation.clone());
+                }
+            }
+            Effect::ConversationResolved { conversation, at, .. } => {
+                let Some(c) = self.conversation_mut(conversation)? else { return Ok(()) };
+                c.status = Status::Resolved;
+                c.resolved_at = Some(*at);
+                c.updated_at = *at;
+                let customer = c.customer.clone();
+                let owner = self.owner(&customer)?.map(|o| o.id);
+                for id in [Some(customer), owner].into_iter().flatten() {
+                    if let Some(record) = self.customer_mut(&id)?
+                        && record.open_conversation.as_ref() == Some(conversation)
+                    {
+                        record.open_conversation = None;
+                    }
+                }
+            }
+            Effect::ConversationRouted { conversation, queue, agent, priority, tags, reason, router } => {
+                let Some(c) = self.conversation_mut(conversation)? else { return Ok(()) };
+                c.queue = queue.clone();
+                c.assignee = agent.clone();
+                c.priority = *priority;
+                for tag in tags {
+                    if !c.tags.contains(tag) {
+                        c.tags.push(tag.clone());
+                    }
+                }
+                c.route_reason = Some(reason.clone());
+                c.router = Some(router.clone());
+            }
+            Effect::Recorded { customer, conversation, kind, channel, identity, inbound_message, at } => {
+                let entry = Entry {
+                    offset: source,
+                    kind: kind.clone(),
+                    channel: channel.clone(),
+                    conversation: conversation.clone(),
+                    identity: identity.clone(),
+                    at: *at,
+                };
+                let bytes = encode(&entry);
+                self.puts.push((key(b't', &[customer.as_bytes(), &source.to_be_bytes()]), bytes.clone()));
+                if let Some(record) = self.customer_mut(customer)? {
+                    record.first_seen = Some(record.first_seen.map_or(*at, |f| f.min(*at)));
+                    record.last_seen = Some(record.last_seen.map_or(*at, |l| l.max(*at)));
+                    record.counters.events += 1;
+                    if *inbound_message {
+                        record.counters.messages_in += 1;
+                    }
+                    if let Some(ch) = channel {
+                        let used = record
+                            .channels
+                            .entry(ch.clone())
+                            .or_insert_with(|| ChannelUse { first_seen: *at, ..ChannelUse::default() });
+                        used.last_seen = used.last_seen.max(*at);
+                        used.events += 1;
+                        if *inbound_message {
+                            used.messages += 1;
+                            record.last_channel = Some(ch.clone());
+                            record.last_channel_at = Some(*at);
+                        }
+                    }
+                }
+                if let Some(id) = conversation {
+                    self.puts.push((key(b'm', &[id.as_bytes(), &source.to_be_bytes()]), bytes));
+                    if let Some(c) = self.conversation_mut(id)? {
+                        c.updated_at = c.updated_at.max(*at);
+                        if *inbound_message {
+                            c.message_count += 1;
+                            c.last_message_at = Some(*at);
+                            if c.status == Status::Pending {
+                                c.status = Status::Open;
+                            }
+                            if let Some(ch) = channel {
+                                if !c.channels.contains(ch) {
+                                    c.channels.push(ch.clone());
+                                }
+                                c.last_channel = Some(ch.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every change and `cursor` atomically.
+    pub fn commit(self, cursor: u64) -> Result<(), ViewError> {
+        let mut batch = sled::Batch::default();
+        for id in &self.dirty_customers {
+            if let Some(record) = self.customers.get(id) {
+                batch.insert(key(b'c', &[id.as_bytes()]), encode(record));
+            }
+        }
+        for (identity, home) in &self.identities {
+            batch.insert(key(b'i', &[identity.as_bytes()]), home.as_bytes());
+        }
+        for id in &self.dirty_conversations {
+            let Some((before, after)) = self.conversations.get(id) else { continue };
+            let indexes = |c: &Conversation| {
+                let mut keys = vec![key(b's', &[c.status.as_str().as_bytes(), c.id.as_bytes()])];
+                if let Some(q) = &c.queue {
+                    keys.push(key(b'q', &[q.as_bytes(), c.id.as_bytes()]));
+                }
+                if let Some(a) = &c.assignee {
+                    keys.push(key(b'a', &[a.as_bytes(), c.id.as_bytes()]));
+                }
+                keys
+            };
+            let new = indexes(after);
+            if let Some(before) = before {
+                for old in indexes(before) {
+                    if !new.contains(&old) {
+                        batch.remove(old);
+                    }
+                }
+            }
+            for k in new {
+                batch.insert(k, &[] as &[u8]);
+            }
+            batch.insert(key(b'v', &[id.as_bytes()]), encode(after));
+        }
+        for (k, v) in self.puts {
+            batch.insert(k, v);
+        }
+        batch.insert(CURSOR, &cursor.to_be_bytes());
+        self.views.tree().apply_batch(batch)?;
+        Ok(())
+    }
+}
