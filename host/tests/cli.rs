@@ -1,107 +1,13 @@
 //! The `seam` binary itself: `seam serve` over real HTTP on a real data directory, and
 //! `seam plugin inspect` on a bundled component.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SEAM: &str = env!("CARGO_BIN_EXE_seam");
+mod support;
 
-fn data_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running `seam serve`, killed on drop.
-struct Server {
-    child: Child,
-    banner: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path, port: u16) -> Server {
-    let mut child = Command::new(SEAM)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .env_remove("SEAM_ADMIN_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("seam starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(Ok(line)) = lines.next() {
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.contains("Press Ctrl-C to stop.") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no banner: {banner}");
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, banner }
-}
-
-/// A minimal HTTP/1.1 GET; returns status and body.
-fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("cannot connect: {e}"),
-        }
-    };
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-/// A minimal HTTP/1.1 POST with `headers`; returns status and body.
-fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-fn banner_secret(banner: &str) -> Option<String> {
-    banner
-        .split_whitespace()
-        .find(|w| w.len() == 48 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned)
-}
+use support::{SEAM, banner_secret, data_dir, free_port, get, post, serve};
 
 fn admin_key(banner: &str) -> Option<String> {
     banner.split_whitespace().find(|w| w.starts_with("seam_")).map(str::to_owned)
@@ -111,7 +17,7 @@ fn admin_key(banner: &str) -> Option<String> {
 fn serve_zero_config_then_restart_keeps_the_key() {
     let data = data_dir("serve");
     let port = free_port();
-    let server = serve(&data, port);
+    let server = serve(&data, port, &[]);
     assert!(server.banner.contains(&format!("http://127.0.0.1:{port}")), "{}", server.banner);
     let key = admin_key(&server.banner).expect("first start prints an admin key");
 
@@ -186,7 +92,7 @@ fn serve_zero_config_then_restart_keeps_the_key() {
     assert_eq!(std::fs::read_dir(data.join("cache")).unwrap().count(), 2, "two cached artifacts");
 
     let port = free_port();
-    let server = serve(&data, port);
+    let server = serve(&data, port, &[]);
     assert!(admin_key(&server.banner).is_none(), "no new key on restart: {}", server.banner);
     assert!(banner_secret(&server.banner).is_none(), "the webhook secret is shown once: {}", server.banner);
     let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(&key));

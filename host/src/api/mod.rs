@@ -94,11 +94,17 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         plugins.iter().filter(|(_, s)| s.disabled().is_some()).map(|(n, _)| n.as_str()).collect();
     let head = state.log.head();
     let applied = state.progress.applied();
+    // Whether an input waits past the pipeline's cursor (decisions after it do not count).
+    let caught_up = state
+        .log
+        .read_origin(applied, 1, crate::log::Origin::Input)
+        .map(|(inputs, _)| inputs.is_empty())
+        .unwrap_or(false);
     axum::Json(serde_json::json!({
         "status": "ok",
         "plugins": plugins.len(),
         "disabled": disabled,
-        "log": { "head": head, "applied": applied },
+        "log": { "head": head, "applied": applied, "caught_up": caught_up },
     }))
 }
 
