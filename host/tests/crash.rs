@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{data_dir, free_port, get, serve};
+use support::{data_dir, free_port, get};
 
 const KEY: &str = "seam_crashtest_0123456789abcdef";
 const SENDERS: u64 = 50;
