@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc: the hot path allocates many small, short-lived buffers (JSON, sled values);
+/// it measured ~10-25% faster than glibc malloc in the inbound benchmark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use seam::server::{self, ServeOptions};

@@ -92,10 +92,8 @@ pub struct Host {
 pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
     let data = &options.data_dir;
     std::fs::create_dir_all(data).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
-    let db = sled::Config::new()
-        .path(data.join("db"))
-        .open()
-        .map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let db = open_db(&data.join("db")).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let views_db = open_db(&data.join("views")).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
     let mut extra_tls_roots = Vec::new();
     for file in &options.extra_ca {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
@@ -157,12 +155,26 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
     }
 
     let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default())?);
-    let views = Views::open(&db, "views")?;
+    let views = Views::open(&views_db, "views")?;
     let normalizer = Normalizer::new(&config.identity);
     let progress = start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())?;
     let state =
         AppState { runtime, keys, plugin_roots: Some(roots), log, views, progress, channels, normalizer };
     Ok(Host { state, new_admin_key, new_webhook_secret })
+}
+
+/// Page cache of each sled database: bounds memory (sled's default is 1 GiB).
+pub const DB_CACHE_BYTES: u64 = 48 << 20;
+
+/// Opens a sled database with seam's settings.
+///
+/// Two databases live in the data directory: `db` (the event log, keys, settings, plugin
+/// key-value stores), flushed to disk before every acknowledgement, and `views`, which is
+/// never fsynced on the hot path: the views are derived from the log and carry the cursor
+/// of the last input they applied in the same atomic batch, so after a crash they resume
+/// from a consistent point and re-apply the durable decisions after it.
+pub fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    sled::Config::new().path(path).cache_capacity(DB_CACHE_BYTES).open()
 }
 
 /// Starts the processor on its own task.

@@ -162,9 +162,10 @@ fn kill_9_under_load_loses_no_acknowledged_webhook() {
     drop(server); // SIGKILL again: the views may be behind on disk; recovery must fix that.
 
     // Views equal a full rebuild: recover (apply durable decisions), dump, rebuild, dump.
-    let db = sled::Config::new().path(data.join("data/db")).open().unwrap();
+    let db = seam::server::open_db(&data.join("data/db")).unwrap();
+    let views_db = seam::server::open_db(&data.join("data/views")).unwrap();
     let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
-    let views = seam::views::Views::open(&db, "views").unwrap();
+    let views = seam::views::Views::open(&views_db, "views").unwrap();
     let last_input =
         log.read(0, usize::MAX).unwrap().iter().filter(|e| e.origin == Origin::Input).map(|e| e.offset).max();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -48,13 +48,18 @@ pub async fn webhook(
         ));
     };
     let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    let too_large = || {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "webhook-too-large",
             format!("webhook body is over {MAX_BODY} bytes"),
         )
-    })?;
+    };
+    let declared = parts.headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
     let headers = parts
         .headers
         .iter()

@@ -10,12 +10,14 @@ use std::time::Instant;
 pub fn rebuild(data_dir: &Path) -> Result<()> {
     let db_path = data_dir.join("db");
     anyhow::ensure!(db_path.exists(), "no database at {}: nothing to rebuild", db_path.display());
-    let db = sled::Config::new()
-        .path(&db_path)
-        .open()
-        .with_context(|| format!("cannot open {} (is `seam serve` still running?)", db_path.display()))?;
+    let open = |path: &Path| {
+        seam::server::open_db(path)
+            .with_context(|| format!("cannot open {} (is `seam serve` still running?)", path.display()))
+    };
+    let db = open(&db_path)?;
+    let views_db = open(&data_dir.join("views"))?;
     let log = SledLog::open(&db, SledLogOptions::default())?;
-    let views = Views::open(&db, "views")?;
+    let views = Views::open(&views_db, "views")?;
     let head = log.head();
     let bar = ProgressBar::new(head);
     bar.set_style(
@@ -28,7 +30,7 @@ pub fn rebuild(data_dir: &Path) -> Result<()> {
     let started = Instant::now();
     let applied = seam::pipeline::rebuild(&log, &views, |done, _| bar.set_position(done))?;
     bar.finish();
-    db.flush()?;
+    views_db.flush()?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "rebuilt views from {head} events ({applied} decisions) in {secs:.2} s: {:.0} events/s",

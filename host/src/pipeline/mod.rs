@@ -22,16 +22,47 @@ use crate::views::unit::Unit;
 use crate::views::{ViewError, Views};
 use decide::{Context, Decider};
 use effects::Decision;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Event type of the decisions the processor appends.
 pub const DECIDED: &str = "pipeline.decided";
 
 /// Inputs decided per batch (one log append and one views write per batch).
 const BATCH: usize = 512;
+
+/// Batches whose decisions may be on their way to disk at once.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Records the unit of work may hold before it is started afresh (when nothing is in flight).
+const MAX_CACHED: usize = 100_000;
+
+type AppendResult = Result<Vec<crate::log::Appended>, LogError>;
+
+/// A batch whose decisions are being appended; its views wait for them.
+struct InFlight {
+    append: oneshot::Receiver<AppendResult>,
+    /// The append's result, once seen.
+    done: Option<AppendResult>,
+    batch: sled::Batch,
+    cursor: Offset,
+}
+
+impl InFlight {
+    fn is_finished(&mut self) -> bool {
+        if self.done.is_none() {
+            use futures_util::FutureExt;
+            match (&mut self.append).now_or_never() {
+                Some(Ok(result)) => self.done = Some(result),
+                Some(Err(_)) => self.done = Some(Err(LogError::Closed)),
+                None => {}
+            }
+        }
+        self.done.is_some()
+    }
+}
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -106,22 +137,52 @@ impl Processor {
         }
         let mut read_pos = cursor;
         let mut head = self.log.subscribe();
+        // One unit of work spans batches, so the next batch is decided while the decisions
+        // of the previous ones are being made durable; each batch's views are written only
+        // after its decisions are (in order). The unit starts afresh when nothing is in
+        // flight and it holds many records.
+        let mut unit = Unit::new(&self.views);
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        // Decisions go to the log through one task, in order: the log's order of decisions
+        // is the order they were made in, which is what a rebuild replays.
+        let (appender, mut batches) =
+            mpsc::channel::<(Vec<NewEvent>, oneshot::Sender<AppendResult>)>(MAX_IN_FLIGHT);
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            while let Some((decisions, reply)) = batches.recv().await {
+                let _ = reply.send(log.append(decisions).await);
+            }
+        });
         loop {
+            while in_flight.front_mut().is_some_and(InFlight::is_finished) || in_flight.len() >= MAX_IN_FLIGHT
+            {
+                if let Some(done) = in_flight.pop_front() {
+                    self.finish(&unit, done).await?;
+                }
+            }
+            if in_flight.is_empty() && unit.cached() > MAX_CACHED {
+                unit = Unit::new(&self.views);
+            }
             let events = self.log.read(read_pos, BATCH)?;
             if events.is_empty() {
+                if let Some(done) = in_flight.pop_front() {
+                    self.finish(&unit, done).await?;
+                    continue;
+                }
                 if head.changed().await.is_err() {
                     return Ok(());
                 }
                 continue;
             }
-            let mut unit = Unit::new(&self.views);
             let mut decisions = Vec::new();
             let mut commands = Vec::new();
+            let mut decided_any = false;
             for event in &events {
                 read_pos = event.offset;
                 if event.origin == Origin::Decision || event.offset <= cursor {
                     continue;
                 }
+                decided_any = true;
                 let command = commands::is_command(&event.kind);
                 let refused = if let Some(decision) = pending.remove(&event.offset) {
                     for effect in &decision.effects {
@@ -143,13 +204,29 @@ impl Processor {
                 }
                 cursor = event.offset;
             }
+            if !decided_any {
+                continue;
+            }
             for (offset, refused) in commands {
                 unit.command_outcome(offset, refused.as_deref());
             }
-            self.log.append(decisions).await?;
-            unit.commit(cursor)?;
-            self.applied.send_replace(cursor);
+            let batch = unit.take_batch(cursor);
+            let (reply, append) = oneshot::channel();
+            appender.send((decisions, reply)).await.map_err(|_| LogError::Closed)?;
+            in_flight.push_back(InFlight { append, done: None, batch, cursor });
         }
+    }
+
+    /// Waits for a batch's decisions to be durable, then writes its views.
+    async fn finish(&self, unit: &Unit, done: InFlight) -> Result<(), PipelineError> {
+        let result = match done.done {
+            Some(result) => result,
+            None => done.append.await.unwrap_or(Err(LogError::Closed)),
+        };
+        result?;
+        unit.write(done.batch)?;
+        self.applied.send_replace(done.cursor);
+        Ok(())
     }
 
     /// Decisions in the log for inputs past `cursor`: made, made durable, but not yet in the

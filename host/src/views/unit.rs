@@ -15,6 +15,7 @@ pub struct Unit {
     conversations: HashMap<String, (Option<Conversation>, Conversation)>,
     dirty_conversations: HashSet<String>,
     identities: HashMap<String, String>,
+    dirty_identities: Vec<String>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     effects: usize,
 }
@@ -34,6 +35,7 @@ impl Unit {
             conversations: HashMap::new(),
             dirty_conversations: HashSet::new(),
             identities: HashMap::new(),
+            dirty_identities: Vec::new(),
             puts: Vec::new(),
             effects: 0,
         }
@@ -47,6 +49,11 @@ impl Unit {
     /// Whether nothing was applied.
     pub fn is_empty(&self) -> bool {
         self.effects == 0
+    }
+
+    /// Records held in memory (read or written), to decide when to start afresh.
+    pub fn cached(&self) -> usize {
+        self.customers.len() + self.conversations.len() + self.identities.len()
     }
 
     /// A customer's own record, as changed by this unit.
@@ -124,6 +131,7 @@ impl Unit {
             }
             Effect::IdentityLinked { customer, identity, reason } => {
                 self.identities.insert(identity.clone(), customer.clone());
+                self.dirty_identities.push(identity.clone());
                 if let Some(record) = self.customer_mut(customer)?
                     && !record.identities.iter().any(|i| &i.identity == identity)
                 {
@@ -309,18 +317,29 @@ impl Unit {
     }
 
     /// Writes every change and `cursor` atomically.
-    pub fn commit(self, cursor: u64) -> Result<(), ViewError> {
+    pub fn commit(mut self, cursor: u64) -> Result<(), ViewError> {
+        let batch = self.take_batch(cursor);
+        self.views.tree().apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The changes made since the last call, with `cursor`, as one batch to apply later;
+    /// the unit keeps every record it holds, so it can go on deciding against state that
+    /// is not yet written.
+    pub fn take_batch(&mut self, cursor: u64) -> sled::Batch {
         let mut batch = sled::Batch::default();
-        for id in &self.dirty_customers {
-            if let Some(record) = self.customers.get(id) {
+        for id in self.dirty_customers.drain() {
+            if let Some(record) = self.customers.get(&id) {
                 batch.insert(key(b'c', &[id.as_bytes()]), encode(record));
             }
         }
-        for (identity, home) in &self.identities {
-            batch.insert(key(b'i', &[identity.as_bytes()]), home.as_bytes());
+        for identity in self.dirty_identities.drain(..) {
+            if let Some(home) = self.identities.get(&identity) {
+                batch.insert(key(b'i', &[identity.as_bytes()]), home.as_bytes());
+            }
         }
-        for id in &self.dirty_conversations {
-            let Some((before, after)) = self.conversations.get(id) else { continue };
+        for id in self.dirty_conversations.drain() {
+            let Some((before, after)) = self.conversations.get_mut(&id) else { continue };
             let indexes = |c: &Conversation| {
                 let mut keys = vec![key(b's', &[c.status.as_str().as_bytes(), c.id.as_bytes()])];
                 if let Some(q) = &c.queue {
@@ -342,12 +361,18 @@ impl Unit {
             for k in new {
                 batch.insert(k, &[] as &[u8]);
             }
-            batch.insert(key(b'v', &[id.as_bytes()]), encode(after));
+            batch.insert(key(b'v', &[id.as_bytes()]), encode(&*after));
+            *before = Some(after.clone());
         }
-        for (k, v) in self.puts {
+        for (k, v) in self.puts.drain(..) {
             batch.insert(k, v);
         }
         batch.insert(CURSOR, &cursor.to_be_bytes());
+        batch
+    }
+
+    /// Applies a batch from [`Unit::take_batch`].
+    pub fn write(&self, batch: sled::Batch) -> Result<(), ViewError> {
         self.views.tree().apply_batch(batch)?;
         Ok(())
     }
