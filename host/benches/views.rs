@@ -1,0 +1,176 @@
+//! View reads and rebuild at scale: `cargo bench -p seam --bench views`.
+//!
+//! Fills a fresh data directory through the real pipeline (identity resolution,
+//! threading, the bundled keyword router) with `SEAM_BENCH_CUSTOMERS` customers (default
+//! 100,000) writing `SEAM_BENCH_MESSAGES` messages each (default 5): the log then holds
+//! twice as many events (each input and its decision). Then measures, on disk:
+//! - `GET /v1/customers/{id}` (the unified view) and the first timeline page (50 entries,
+//!   newest first, with the events read from the log), for random customers, through the
+//!   real router with `tower::ServiceExt::oneshot` (no socket);
+//! - `seam replay --rebuild` (`pipeline::rebuild`) over the whole log;
+//! - RSS.
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use seam::api::auth::{ApiKeys, Role};
+use seam::log::{EventLog, SledLog, SledLogOptions};
+use seam::runtime::bindings::types;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q) as usize]
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    let customers = env("SEAM_BENCH_CUSTOMERS", 100_000);
+    let messages = env("SEAM_BENCH_MESSAGES", 5);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-views");
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    rt.block_on(async {
+        let db = seam::server::open_db(&dir.join("db")).expect("db");
+        let views_db = seam::server::open_db(&dir.join("views")).expect("views db");
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).expect("log"));
+        let views = seam::views::Views::open(&views_db, "views").expect("views");
+        let runtime = seam::runtime::Runtime::new(
+            seam::runtime::RuntimeOptions::default(),
+            db.clone(),
+            seam::metrics::Metrics::default(),
+        )
+        .expect("runtime");
+        let router = seam::bundled::BundledPlugin::find("keyword-router").expect("bundled").source().expect("manifest");
+        runtime.load(router, &Default::default()).await.expect("router loads");
+        let channels = seam::channels::Channels::default();
+        let config = seam::config::SeamConfig::default();
+        let progress = seam::server::start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())
+            .expect("pipeline");
+
+        let total = customers * messages;
+        let fill = Instant::now();
+        let mut appended = 0;
+        let mut last_input = 0;
+        for round in 0..messages {
+            for chunk in 0..customers.div_ceil(1000) {
+                let events: Vec<_> = (chunk * 1000..((chunk + 1) * 1000).min(customers))
+                    .map(|c| {
+                        let message = types::InboundMessage {
+                            external_id: format!("{round}-{c}"),
+                            sender: types::Identity { kind: "telegram".into(), value: c.to_string() },
+                            sender_name: Some("Load".into()),
+                            text: Some(format!("Здравствуйте! Вопрос по оплате заказа {round}")),
+                            attachments: Vec::new(),
+                            reply_to: None,
+                            thread: None,
+                            sent_at: Some(1_700_000_000_000),
+                            extras: None,
+                        };
+                        seam::channels::input_event("telegram", &types::Event::Message(message))
+                    })
+                    .collect();
+                appended += events.len() as u64;
+                let result = log.append(events).await.expect("append");
+                // Keep the pipeline within reach so memory stays flat.
+                let last = result.last().map_or(0, |a| a.offset);
+                last_input = last;
+                if appended % 50_000 == 0 {
+                    progress.wait_for(last.saturating_sub(20_000), Duration::from_secs(600)).await;
+                }
+            }
+        }
+        progress.wait_for(last_input, Duration::from_secs(3600)).await;
+        let fill_secs = fill.elapsed().as_secs_f64();
+        let events = log.head();
+        println!(
+            "filled: {customers} customers, {total} messages, {events} events in the log, in {fill_secs:.1} s ({:.0} inputs/s through the pipeline)",
+            total as f64 / fill_secs
+        );
+        // Let the last decisions land.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let keys = ApiKeys::open(&db).expect("keys");
+        let (key, _) = keys.create("bench", Role::Admin).expect("key");
+        let state = seam::api::AppState {
+            runtime: runtime.clone(),
+            keys,
+            plugin_roots: None,
+            log: log.clone(),
+            views: views.clone(),
+            progress,
+            channels,
+            normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
+        };
+        let app = seam::api::router(state);
+        let mut ids = Vec::new();
+        for i in 0..2000u64 {
+            let sender = (i * 7919) % customers;
+            let view = views.customer_by_identity(&format!("telegram:{sender}")).expect("views").expect("customer");
+            ids.push(view.id);
+        }
+        let get = |uri: String| {
+            let app = app.clone();
+            let key = key.clone();
+            async move {
+                let request = Request::get(uri).header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap();
+                let started = Instant::now();
+                let response = app.oneshot(request).await.unwrap();
+                assert!(response.status().is_success());
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                assert!(!body.is_empty());
+                started.elapsed()
+            }
+        };
+        let mut customer_times = Vec::new();
+        let mut timeline_times = Vec::new();
+        for id in &ids {
+            customer_times.push(get(format!("/v1/customers/{id}")).await);
+            timeline_times.push(get(format!("/v1/customers/{id}/timeline?order=desc&limit=50")).await);
+        }
+        let rebuild = Instant::now();
+        let decisions = seam::pipeline::rebuild(log.as_ref(), &views, |_, _| {}).expect("rebuild");
+        let rebuild_secs = rebuild.elapsed().as_secs_f64();
+        println!("\n| measure | p50 | p99 |\n|---|---|---|");
+        println!(
+            "| GET /v1/customers/{{id}} (2,000 random customers) | {:.0} µs | {:.0} µs |",
+            percentile(&mut customer_times, 0.5).as_secs_f64() * 1e6,
+            percentile(&mut customer_times, 0.99).as_secs_f64() * 1e6
+        );
+        println!(
+            "| first timeline page, 50 newest, events from the log | {:.0} µs | {:.0} µs |",
+            percentile(&mut timeline_times, 0.5).as_secs_f64() * 1e6,
+            percentile(&mut timeline_times, 0.99).as_secs_f64() * 1e6
+        );
+        println!(
+            "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s",
+            events as f64 / rebuild_secs
+        );
+        println!("- RSS after the run: {:.0} MiB", rss_mib());
+        let size = |p: &std::path::Path| -> u64 {
+            std::fs::read_dir(p).map(|d| d.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+        };
+        println!("- on disk: log db {} MiB, views db {} MiB", size(&dir.join("db")) >> 20, size(&dir.join("views")) >> 20);
+    });
+}
