@@ -185,7 +185,6 @@ async fn caught_up(state: &seam::api::AppState) -> Duration {
 /// The pipeline alone: `n` Telegram messages appended straight to a fresh log (no HTTP, no
 /// connector), then decided and projected by a processor with or without the router plugin.
 async fn pipeline_alone(dir: &Path, runtime: &seam::runtime::Runtime, n: u64, router: &str) -> f64 {
-    use seam::runtime::bindings::types;
     let _ = std::fs::remove_dir_all(dir);
     let db = seam::server::open_db(&dir.join("db")).expect("db");
     let views_db = seam::server::open_db(&dir.join("views")).expect("views db");
@@ -195,32 +194,15 @@ async fn pipeline_alone(dir: &Path, runtime: &seam::runtime::Runtime, n: u64, ro
         let events = (0..1000)
             .map(|i| {
                 let id = chunk * 1000 + i;
-                let message = types::InboundMessage {
-                    external_id: id.to_string(),
-                    sender: types::Identity { kind: "telegram".into(), value: (id % 100_000).to_string() },
-                    sender_name: Some("Load".into()),
-                    text: Some(format!("Здравствуйте! У меня проблема с заказом номер {id}")),
-                    attachments: Vec::new(),
-                    reply_to: None,
-                    thread: None,
-                    sent_at: Some(1_700_000_000_000),
-                    extras: None,
-                };
-                seam::channels::input_event("telegram", &types::Event::Message(message))
+                let text = format!("Здравствуйте! У меня проблема с заказом номер {id}");
+                seam::samples::telegram_input(&id.to_string(), id % 100_000, &text)
             })
             .collect();
         log.append(events).await.expect("append");
     }
     let config = seam::config::SeamConfig::default();
-    let normalizer = seam::pipeline::identity::Normalizer::new(&config.identity);
-    let context = seam::pipeline::decide::Context {
-        rules: seam::pipeline::identity::Rules::new(&config.identity, &normalizer),
-        normalizer,
-        reopen_window_ms: 86_400_000,
-        runtime: Some(runtime.clone()),
-        router: router.into(),
-        channel_kinds: Default::default(),
-    };
+    let context =
+        seam::pipeline::decide::Context::new(&config, Some(runtime.clone()), router, Default::default());
     let started = Instant::now();
     let (processor, progress) =
         seam::pipeline::Processor::new(log.clone(), views, context).expect("processor");

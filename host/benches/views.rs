@@ -15,7 +15,6 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use seam::api::auth::{ApiKeys, Role};
 use seam::log::{EventLog, SledLog, SledLogOptions};
-use seam::runtime::bindings::types;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,18 +76,8 @@ fn main() {
             for chunk in 0..customers.div_ceil(1000) {
                 let events: Vec<_> = (chunk * 1000..((chunk + 1) * 1000).min(customers))
                     .map(|c| {
-                        let message = types::InboundMessage {
-                            external_id: format!("{round}-{c}"),
-                            sender: types::Identity { kind: "telegram".into(), value: c.to_string() },
-                            sender_name: Some("Load".into()),
-                            text: Some(format!("Здравствуйте! Вопрос по оплате заказа {round}")),
-                            attachments: Vec::new(),
-                            reply_to: None,
-                            thread: None,
-                            sent_at: Some(1_700_000_000_000),
-                            extras: None,
-                        };
-                        seam::channels::input_event("telegram", &types::Event::Message(message))
+                        let text = format!("Здравствуйте! Вопрос по оплате заказа {round}");
+                        seam::samples::telegram_input(&format!("{round}-{c}"), c, &text)
                     })
                     .collect();
                 appended += events.len() as u64;

@@ -44,3 +44,20 @@ pub fn message_context(text: &str) -> routing::RouteContext {
         now: 1_700_000_000_000,
     }
 }
+
+/// A `message.received` input on channel `telegram`: message `id` from Telegram user
+/// `sender` with `text`, as the channel's connector would have produced it.
+pub fn telegram_input(id: &str, sender: u64, text: &str) -> crate::log::NewEvent {
+    let message = types::InboundMessage {
+        external_id: id.to_owned(),
+        sender: types::Identity { kind: "telegram".into(), value: sender.to_string() },
+        sender_name: Some("Load".into()),
+        text: Some(text.to_owned()),
+        attachments: Vec::new(),
+        reply_to: None,
+        thread: None,
+        sent_at: Some(1_700_000_000_000),
+        extras: None,
+    };
+    crate::channels::input_event("telegram", &types::Event::Message(message))
+}

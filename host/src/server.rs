@@ -9,7 +9,7 @@ use crate::config::{ChannelConfig, SeamConfig};
 use crate::log::{EventLog, SledLog, SledLogOptions};
 use crate::metrics::Metrics;
 use crate::pipeline::decide::Context;
-use crate::pipeline::identity::{Normalizer, Rules};
+use crate::pipeline::identity::Normalizer;
 use crate::pipeline::{Processor, Progress};
 use crate::runtime::{PluginSource, Runtime, RuntimeOptions};
 use crate::views::Views;
@@ -185,15 +185,7 @@ pub fn start_pipeline(
     log: Arc<dyn EventLog>,
     views: Views,
 ) -> Result<Progress, ServeError> {
-    let normalizer = Normalizer::new(&config.identity);
-    let context = Context {
-        rules: Rules::new(&config.identity, &normalizer),
-        normalizer,
-        reopen_window_ms: (config.conversations.reopen_window_secs as i64).saturating_mul(1000),
-        runtime: Some(runtime.clone()),
-        router: config.router.plugin.clone(),
-        channel_kinds: channels.kinds(),
-    };
+    let context = Context::new(config, Some(runtime.clone()), &config.router.plugin, channels.kinds());
     let (processor, progress) = Processor::new(log, views, context)?;
     tokio::spawn(processor.run());
     Ok(progress)

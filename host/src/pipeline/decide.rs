@@ -29,6 +29,27 @@ pub struct Context {
     pub channel_kinds: HashMap<String, String>,
 }
 
+impl Context {
+    /// The context for `config`: its identity and conversation rules, and `router` (a
+    /// plugin name, "" for none) called through `runtime` when there is one.
+    pub fn new(
+        config: &crate::config::SeamConfig,
+        runtime: Option<Runtime>,
+        router: &str,
+        channel_kinds: HashMap<String, String>,
+    ) -> Self {
+        let normalizer = Normalizer::new(&config.identity);
+        Context {
+            rules: Rules::new(&config.identity, &normalizer),
+            normalizer,
+            reopen_window_ms: (config.conversations.reopen_window_secs as i64).saturating_mul(1000),
+            runtime,
+            router: router.to_owned(),
+            channel_kinds,
+        }
+    }
+}
+
 /// Effects being emitted for one input, applied as they are emitted.
 pub struct Decider<'a> {
     unit: &'a mut Unit,
