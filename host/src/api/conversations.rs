@@ -95,10 +95,7 @@ pub async fn list(
             )
         })?),
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("invalid-limit", format!("limit must be 1-500, not {limit}")));
-    }
+    let limit = super::error::page_limit(query.limit, 50, 500)?;
     let filter = ConversationFilter {
         status,
         queue: query.queue,

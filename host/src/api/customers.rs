@@ -87,10 +87,7 @@ pub struct Page {
 
 impl Page {
     pub(super) fn parse(&self) -> Result<(usize, Order), AppError> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=500).contains(&limit) {
-            return Err(AppError::bad_request("invalid-limit", format!("limit must be 1-500, not {limit}")));
-        }
+        let limit = super::error::page_limit(self.limit, 50, 500)?;
         let order = match self.order.as_deref() {
             None | Some("asc") => Order::Asc,
             Some("desc") => Order::Desc,

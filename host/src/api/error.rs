@@ -33,6 +33,16 @@ impl AppError {
     }
 }
 
+/// A page size from a query: `default` when absent, else 1..=`max`.
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, AppError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(AppError::bad_request("invalid-limit", format!("limit must be 1-{max}, not {limit}")))
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });

@@ -47,10 +47,7 @@ pub async fn list(
 ) -> Result<Json<EventPage>, AppError> {
     caller.require(Role::Integration)?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::bad_request("invalid-limit", format!("limit must be 1-1000, not {limit}")));
-    }
+    let limit = super::error::page_limit(query.limit, 100, 1000)?;
     let after = query.after.unwrap_or(0);
     let items = state.log.read(after, limit)?;
     let next_after = items.last().map_or(after, |e| e.offset);

@@ -163,8 +163,14 @@ impl Processor {
             if in_flight.is_empty() && unit.cached() > MAX_CACHED {
                 unit = Unit::new(&self.views);
             }
-            let events = self.log.read(read_pos, BATCH)?;
+            // Only inputs: the decisions in between are this processor's own (or, past the
+            // cursor at start, already in `pending`), and skipping them costs no decoding.
+            let (events, last) = self.log.read_origin(read_pos, BATCH, Origin::Input)?;
             if events.is_empty() {
+                if last > read_pos {
+                    read_pos = last;
+                    continue;
+                }
                 if let Some(done) = in_flight.pop_front() {
                     self.finish(&unit, done).await?;
                     continue;
@@ -179,7 +185,7 @@ impl Processor {
             let mut decided_any = false;
             for event in &events {
                 read_pos = event.offset;
-                if event.origin == Origin::Decision || event.offset <= cursor {
+                if event.offset <= cursor {
                     continue;
                 }
                 decided_any = true;

@@ -15,7 +15,6 @@ pub mod records;
 pub mod unit;
 
 use records::{Conversation, CustomerRecord, CustomerView, Entry, Status};
-use std::collections::BTreeSet;
 
 /// Why a view could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -294,14 +293,10 @@ impl Views {
             None => prefix.clone(),
         };
         let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
         for item in self.tree.range(start..) {
             let (k, _) = item?;
             let Some(id) = k.strip_prefix(prefix.as_slice()) else { break };
             let id = String::from_utf8_lossy(id).into_owned();
-            if !seen.insert(id.clone()) {
-                continue;
-            }
             let Some(c) = self.conversation(&id)? else { continue };
             let matches = filter.status.is_none_or(|s| c.status == s)
                 && filter.queue.as_ref().is_none_or(|q| c.queue.as_ref() == Some(q))

@@ -17,7 +17,6 @@ pub struct Unit {
     identities: HashMap<String, String>,
     dirty_identities: Vec<String>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
-    effects: usize,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -37,18 +36,7 @@ impl Unit {
             identities: HashMap::new(),
             dirty_identities: Vec::new(),
             puts: Vec::new(),
-            effects: 0,
         }
-    }
-
-    /// How many effects were applied (to size batches).
-    pub fn len(&self) -> usize {
-        self.effects
-    }
-
-    /// Whether nothing was applied.
-    pub fn is_empty(&self) -> bool {
-        self.effects == 0
     }
 
     /// Records held in memory (read or written), to decide when to start afresh.
@@ -122,7 +110,6 @@ impl Unit {
 
     /// Applies one effect of the decision about the input at `source`.
     pub fn apply(&mut self, source: u64, effect: &Effect) -> Result<(), ViewError> {
-        self.effects += 1;
         match effect {
             Effect::CustomerCreated { customer, at } => {
                 let record = CustomerRecord { id: customer.clone(), created_at: *at, ..Default::default() };
@@ -141,7 +128,7 @@ impl Unit {
                 }
             }
             Effect::LinkRefused { .. } | Effect::RouteFailed { .. } | Effect::Rejected { .. } => {}
-            Effect::CustomersMerged { from, into, members, .. } => {
+            Effect::CustomersMerged { into, members, .. } => {
                 let mut open = None;
                 let mut last = None;
                 for member in members {
@@ -163,7 +150,6 @@ impl Unit {
                     // Conversation ids are ULIDs: the greater one is the later conversation.
                     record.last_conversation = record.last_conversation.clone().max(last);
                 }
-                let _ = from;
             }
             Effect::CustomerRestored { customer, from, members } => {
                 for member in members {
