@@ -290,6 +290,9 @@ fn decision_event(input: &crate::log::Envelope, effects: Vec<effects::Effect>, c
     }
 }
 
+/// Decisions read per batch of a rebuild.
+const REBUILD_BATCH: usize = 16_384;
+
 /// Rebuilds every view from the decisions in the log; `progress(done, head)` is called as
 /// it goes. Returns the number of decisions applied.
 pub fn rebuild(
@@ -298,13 +301,16 @@ pub fn rebuild(
     mut progress: impl FnMut(Offset, Offset),
 ) -> Result<u64, PipelineError> {
     views.clear()?;
+    views.set_format()?;
     let head = log.head();
     let mut after = 0;
     let mut cursor = 0;
     let mut applied = 0u64;
+    // One unit across batches: a customer seen again is served from memory, and its
+    // timeline entries collect in its record until a chunk is full.
+    let mut unit = Unit::new(views);
     loop {
-        let (events, last) = log.read_origin(after, 4096, Origin::Decision)?;
-        let mut unit = Unit::new(views);
+        let (events, last) = log.read_origin(after, REBUILD_BATCH, Origin::Decision)?;
         for event in &events {
             let decision: Decision = serde_json::from_str(event.payload.get())
                 .map_err(|e| LogError::Corrupt { offset: event.offset, reason: e.to_string() })?;
@@ -321,7 +327,11 @@ pub fn rebuild(
             cursor = cursor.max(decision.source);
             applied += 1;
         }
-        unit.commit(cursor)?;
+        let batch = unit.take_batch(cursor);
+        unit.write(batch)?;
+        if unit.cached() > MAX_CACHED {
+            unit = Unit::new(views);
+        }
         progress(last, head);
         if last == after || last >= head {
             return Ok(applied);

@@ -6,10 +6,17 @@
 //!
 //! Keys (components separated by a zero byte, offsets big-endian so they sort):
 //! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
-//! `t customer offset` timeline entry · `m conversation offset` message entry ·
+//! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
 //! `k customer conversation`, `s status conversation`, `q queue conversation`,
 //! `a agent conversation` conversation indexes · `r offset` outcome of an API command ·
-//! `_cursor` the last input decided.
+//! `_cursor` the last input decided · `_format` the layout version ([`FORMAT`]).
+//!
+//! Timelines are chunked because a key per event was the views' largest cost: sled splits
+//! its leaves every 16 keys, so random per-customer keys meant node splits and copies on
+//! nearly every message, and millions of pages held in memory. A customer's newest entries
+//! ride in its record ([`records::CustomerRecord::recent`]), which is rewritten on each of
+//! its messages anyway; every [`CHUNK_ENTRIES`] they move to one chunk key. A conversation's
+//! messages are its entries in the timelines it lists, between its first and last offsets.
 
 pub mod records;
 pub mod unit;
@@ -43,6 +50,18 @@ pub(crate) fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 const CURSOR: &[u8] = b"_cursor";
+const FORMAT_KEY: &[u8] = b"_format";
+
+/// Version of the views' layout. Views are derived data: views of another version are
+/// rebuilt from the log at start, not migrated.
+pub const FORMAT: u32 = 2;
+
+/// Timeline entries per chunk.
+pub const CHUNK_ENTRIES: usize = 16;
+
+pub(crate) fn chunk_key(customer: &str, first: u64) -> Vec<u8> {
+    key(b't', &[customer.as_bytes(), &first.to_be_bytes()])
+}
 
 /// A raw key and value of the views tree.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -108,6 +127,21 @@ impl Views {
     /// Deletes every view (before a rebuild).
     pub fn clear(&self) -> Result<(), ViewError> {
         Ok(self.tree.clear()?)
+    }
+
+    /// The layout version of the stored views: [`FORMAT`], 0 when empty, 1 for views
+    /// written before the version was recorded.
+    pub fn format(&self) -> Result<u32, ViewError> {
+        if let Some(v) = self.tree.get(FORMAT_KEY)? {
+            return Ok(<[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes).unwrap_or(1));
+        }
+        Ok(if self.tree.get(CURSOR)?.is_some() { 1 } else { 0 })
+    }
+
+    /// Records that the views are in the current layout.
+    pub fn set_format(&self) -> Result<(), ViewError> {
+        self.tree.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+        Ok(())
     }
 
     /// The offset of the last input decided and applied.
@@ -197,11 +231,12 @@ impl Views {
         order: Order,
     ) -> Result<Option<Vec<Entry>>, ViewError> {
         let Some(owner) = self.owner(id)? else { return Ok(None) };
-        let mut members = vec![owner.id.clone()];
-        members.extend(owner.absorbed.iter().cloned());
-        let mut all = Vec::new();
-        for member in &members {
-            all.extend(self.entries(b't', member, cursor, limit, order)?);
+        let Some((lo, hi)) = bounds(cursor, order) else { return Ok(Some(Vec::new())) };
+        let mut all = self.entries(&owner, lo, hi, limit, order, &|_| true)?;
+        for member in &owner.absorbed {
+            if let Some(record) = self.customer_record(member)? {
+                all.extend(self.entries(&record, lo, hi, limit, order, &|_| true)?);
+            }
         }
         sort_page(&mut all, limit, order);
         Ok(Some(all))
@@ -215,53 +250,84 @@ impl Views {
         limit: usize,
         order: Order,
     ) -> Result<Vec<Entry>, ViewError> {
-        let mut all = self.entries(b'm', conversation, cursor, limit, order)?;
+        let Some(c) = self.conversation_record(conversation)? else { return Ok(Vec::new()) };
+        let (Some(first), Some(last)) = (c.first_offset, c.last_offset) else { return Ok(Vec::new()) };
+        let Some((lo, hi)) = bounds(cursor, order) else { return Ok(Vec::new()) };
+        let (lo, hi) = (lo.max(first), hi.min(last));
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let ours = |e: &Entry| e.conversation.as_deref() == Some(conversation);
+        let mut all = Vec::new();
+        for id in &c.timelines {
+            if let Some(record) = self.customer_record(id)? {
+                all.extend(self.entries(&record, lo, hi, limit, order, &ours)?);
+            }
+        }
         sort_page(&mut all, limit, order);
         Ok(all)
     }
 
+    /// At most `limit` entries of one customer's own timeline with offsets in `lo..=hi`
+    /// that `keep` accepts, in `order`: its recent entries and then its chunks, newest
+    /// first, or the other way round.
     fn entries(
         &self,
-        tag: u8,
-        owner: &str,
-        cursor: Option<u64>,
+        record: &CustomerRecord,
+        lo: u64,
+        hi: u64,
         limit: usize,
         order: Order,
+        keep: &dyn Fn(&Entry) -> bool,
     ) -> Result<Vec<Entry>, ViewError> {
-        let lo = match (order, cursor) {
-            (Order::Asc, Some(c)) => c.saturating_add(1),
-            _ => 0,
-        };
-        let hi = match (order, cursor) {
-            (Order::Desc, Some(c)) => c.saturating_sub(1),
-            _ => u64::MAX,
-        };
-        if lo > hi || (order == Order::Desc && cursor == Some(0)) {
-            return Ok(Vec::new());
-        }
-        let start = key(tag, &[owner.as_bytes(), &lo.to_be_bytes()]);
-        let end = key(tag, &[owner.as_bytes(), &hi.to_be_bytes()]);
-        let range = self.tree.range(start..=end);
         let mut out = Vec::with_capacity(limit.min(256));
-        let mut push = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool, ViewError> {
-            let (k, v) = item?;
-            out.push(decode(&k, &v)?);
-            Ok(out.len() >= limit)
-        };
+        let wanted = |e: &Entry| e.offset >= lo && e.offset <= hi && keep(e);
+        let first_chunk = chunk_key(&record.id, 0);
+        let last_chunk = chunk_key(&record.id, hi);
         match order {
-            Order::Asc => {
-                for item in range {
-                    if push(item)? {
-                        break;
+            Order::Desc => {
+                for e in record.recent.iter().rev().filter(|e| wanted(e)) {
+                    out.push(e.clone());
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+                for item in self.tree.range(first_chunk..=last_chunk).rev() {
+                    let (k, v) = item?;
+                    let chunk: Vec<Entry> = decode(&k, &v)?;
+                    for e in chunk.into_iter().rev() {
+                        if e.offset < lo {
+                            return Ok(out);
+                        }
+                        if wanted(&e) {
+                            out.push(e);
+                            if out.len() >= limit {
+                                return Ok(out);
+                            }
+                        }
                     }
                 }
             }
-            Order::Desc => {
-                for item in range.rev() {
-                    if push(item)? {
+            Order::Asc => {
+                // The chunk holding `lo` is the last one starting at or before it.
+                let start = self
+                    .tree
+                    .range(first_chunk.clone()..=chunk_key(&record.id, lo))
+                    .next_back()
+                    .transpose()?
+                    .map_or(first_chunk, |(k, _)| k.to_vec());
+                let chunks = self.tree.range(start..=last_chunk);
+                let mut stored = Vec::new();
+                for item in chunks {
+                    let (k, v) = item?;
+                    let chunk: Vec<Entry> = decode(&k, &v)?;
+                    stored.extend(chunk.into_iter().filter(|e| wanted(e)));
+                    if stored.len() >= limit {
                         break;
                     }
                 }
+                let recent = record.recent.iter().filter(|e| wanted(e)).cloned();
+                out.extend(stored.into_iter().chain(recent).take(limit));
             }
         }
         Ok(out)
@@ -335,6 +401,16 @@ impl Views {
             None => Ok(()),
             Some(reason) => Err(reason),
         }))
+    }
+}
+
+/// The offsets a page after (ascending) or before (descending) `cursor` may hold, or
+/// `None` if there are none.
+fn bounds(cursor: Option<u64>, order: Order) -> Option<(u64, u64)> {
+    match (order, cursor) {
+        (Order::Asc, Some(c)) => Some((c.checked_add(1)?, u64::MAX)),
+        (Order::Desc, Some(c)) => Some((0, c.checked_sub(1)?)),
+        (_, None) => Some((0, u64::MAX)),
     }
 }
 

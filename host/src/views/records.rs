@@ -88,6 +88,11 @@ pub struct CustomerRecord {
     pub open_conversation: Option<String>,
     /// The latest conversation, for reopening.
     pub last_conversation: Option<String>,
+    /// The newest timeline entries of this customer, not yet moved to a timeline chunk
+    /// (see [`crate::views::unit`]): one record write per message carries them, instead
+    /// of one more key per message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Entry>,
 }
 
 /// Status of a conversation.
@@ -160,6 +165,17 @@ pub struct Conversation {
     pub last_message_at: Option<i64>,
     /// Times it was reopened.
     pub reopened: u32,
+    /// Log offset of its first event.
+    #[serde(default)]
+    pub first_offset: Option<u64>,
+    /// Log offset of its latest event.
+    #[serde(default)]
+    pub last_offset: Option<u64>,
+    /// Customers whose timelines hold its events: its customer, and the customers merged
+    /// into it at the time (their events keep their own timelines, so an unmerge can give
+    /// them back).
+    #[serde(default)]
+    pub timelines: Vec<String>,
 }
 
 /// An entry of a timeline or of a conversation's messages: a pointer into the log.
@@ -170,10 +186,13 @@ pub struct Entry {
     /// Event type.
     pub kind: String,
     /// Channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     /// Conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<String>,
     /// Identity it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
     /// When, ms.
     pub at: i64,

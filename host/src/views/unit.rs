@@ -1,8 +1,9 @@
 //! A unit of work over the views: reads see the unit's own writes, effects are applied in
-//! memory, and [`Unit::commit`] writes everything with the new cursor in one atomic batch.
+//! memory, and [`Unit::take_batch`] collects everything with the new cursor into one atomic
+//! batch, which [`Unit::write`] applies.
 
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
-use super::{CURSOR, ViewError, Views, key};
+use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
 use std::collections::{HashMap, HashSet};
 
@@ -195,6 +196,9 @@ impl Unit {
                     message_count: 0,
                     last_message_at: None,
                     reopened: 0,
+                    first_offset: None,
+                    last_offset: None,
+                    timelines: vec![customer.clone()],
                 };
                 self.conversations.insert(conversation.clone(), (None, c));
                 self.dirty_conversations.insert(conversation.clone());
@@ -255,57 +259,62 @@ impl Unit {
                     identity: identity.clone(),
                     at: *at,
                 };
-                let bytes = encode(&entry);
-                self.puts.push((key(b't', &[customer.as_bytes(), &source.to_be_bytes()]), bytes.clone()));
-                if let Some(record) = self.customer_mut(customer)? {
-                    record.first_seen = Some(record.first_seen.map_or(*at, |f| f.min(*at)));
-                    record.last_seen = Some(record.last_seen.map_or(*at, |l| l.max(*at)));
-                    record.counters.events += 1;
-                    if *inbound_message {
-                        record.counters.messages_in += 1;
-                    }
-                    if let Some(ch) = channel {
-                        let used = record
-                            .channels
-                            .entry(ch.clone())
-                            .or_insert_with(|| ChannelUse { first_seen: *at, ..ChannelUse::default() });
-                        used.last_seen = used.last_seen.max(*at);
-                        used.events += 1;
+                match self.customer_mut(customer)? {
+                    Some(record) => {
+                        record.first_seen = Some(record.first_seen.map_or(*at, |f| f.min(*at)));
+                        record.last_seen = Some(record.last_seen.map_or(*at, |l| l.max(*at)));
+                        record.counters.events += 1;
                         if *inbound_message {
-                            used.messages += 1;
-                            record.last_channel = Some(ch.clone());
-                            record.last_channel_at = Some(*at);
+                            record.counters.messages_in += 1;
+                        }
+                        if let Some(ch) = channel {
+                            let used = record
+                                .channels
+                                .entry(ch.clone())
+                                .or_insert_with(|| ChannelUse { first_seen: *at, ..ChannelUse::default() });
+                            used.last_seen = used.last_seen.max(*at);
+                            used.events += 1;
+                            if *inbound_message {
+                                used.messages += 1;
+                                record.last_channel = Some(ch.clone());
+                                record.last_channel_at = Some(*at);
+                            }
+                        }
+                        record.recent.push(entry);
+                        if record.recent.len() >= CHUNK_ENTRIES {
+                            let chunk = std::mem::take(&mut record.recent);
+                            self.puts.push((chunk_key(customer, chunk[0].offset), encode(&chunk)));
                         }
                     }
+                    // Decisions only record events of customers they created or found, so
+                    // this is not expected; the entry still gets a chunk of its own.
+                    None => self.puts.push((chunk_key(customer, source), encode(&[entry]))),
                 }
-                if let Some(id) = conversation {
-                    self.puts.push((key(b'm', &[id.as_bytes(), &source.to_be_bytes()]), bytes));
-                    if let Some(c) = self.conversation_mut(id)? {
-                        c.updated_at = c.updated_at.max(*at);
-                        if *inbound_message {
-                            c.message_count += 1;
-                            c.last_message_at = Some(*at);
-                            if c.status == Status::Pending {
-                                c.status = Status::Open;
+                if let Some(id) = conversation
+                    && let Some(c) = self.conversation_mut(id)?
+                {
+                    c.first_offset.get_or_insert(source);
+                    c.last_offset = Some(source);
+                    if !c.timelines.contains(customer) {
+                        c.timelines.push(customer.clone());
+                    }
+                    c.updated_at = c.updated_at.max(*at);
+                    if *inbound_message {
+                        c.message_count += 1;
+                        c.last_message_at = Some(*at);
+                        if c.status == Status::Pending {
+                            c.status = Status::Open;
+                        }
+                        if let Some(ch) = channel {
+                            if !c.channels.contains(ch) {
+                                c.channels.push(ch.clone());
                             }
-                            if let Some(ch) = channel {
-                                if !c.channels.contains(ch) {
-                                    c.channels.push(ch.clone());
-                                }
-                                c.last_channel = Some(ch.clone());
-                            }
+                            c.last_channel = Some(ch.clone());
                         }
                     }
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Writes every change and `cursor` atomically.
-    pub fn commit(mut self, cursor: u64) -> Result<(), ViewError> {
-        let batch = self.take_batch(cursor);
-        self.views.tree().apply_batch(batch)?;
         Ok(())
     }
 
