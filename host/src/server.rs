@@ -177,7 +177,7 @@ pub const DB_CACHE_BYTES: u64 = 48 << 20;
 /// of the last input they applied in the same atomic batch, so after a crash they resume
 /// from a consistent point and re-apply the durable decisions after it.
 pub fn open_db(path: &Path) -> sled::Result<sled::Db> {
-    sled::Config::new().path(path).cache_capacity(DB_CACHE_BYTES).open()
+    sled::Config::new().path(path).cache_capacity(DB_CACHE_BYTES).mode(sled::Mode::HighThroughput).open()
 }
 
 /// Starts the processor on its own task.

@@ -345,16 +345,19 @@ impl Unit {
                 }
                 keys
             };
+            // Only index keys that changed are written: most updates (a new message) move
+            // none, and each write costs sled a node copy.
             let new = indexes(after);
-            if let Some(before) = before {
-                for old in indexes(before) {
-                    if !new.contains(&old) {
-                        batch.remove(old);
-                    }
+            let old = before.as_ref().map(indexes).unwrap_or_default();
+            for k in &old {
+                if !new.contains(k) {
+                    batch.remove(k.as_slice());
                 }
             }
             for k in new {
-                batch.insert(k, &[] as &[u8]);
+                if !old.contains(&k) {
+                    batch.insert(k, &[] as &[u8]);
+                }
             }
             batch.insert(key(b'v', &[id.as_bytes()]), encode(&*after));
             *before = Some(after.clone());
