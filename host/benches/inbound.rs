@@ -231,7 +231,8 @@ fn main() {
         let host = server::start(&options).await.expect("seam starts");
         let state = host.state.clone();
         let seam_addr = listen(seam::api::router(host.state)).await;
-        let floor_db = sled::Config::new().path(dir.join("floor")).open().expect("floor db");
+        // The same database settings as seam's own log.
+        let floor_db = server::open_db(&dir.join("floor")).expect("floor db");
         let floor_log = Arc::new(SledLog::open(&floor_db, SledLogOptions::default()).expect("floor log"));
         let floor_addr = listen(axum::Router::new().route("/floor", post(floor)).with_state(floor_log)).await;
         let webhook = format!("http://{seam_addr}/v1/channels/telegram/webhook");

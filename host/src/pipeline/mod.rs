@@ -37,7 +37,7 @@ const BATCH: usize = 512;
 const MAX_IN_FLIGHT: usize = 4;
 
 /// Records the unit of work may hold before it is started afresh (when nothing is in flight).
-const MAX_CACHED: usize = 100_000;
+const MAX_CACHED: usize = 20_000;
 
 type AppendResult = Result<Vec<crate::log::Appended>, LogError>;
 
