@@ -72,9 +72,9 @@ pub enum ServeError {
     /// The views could not be opened.
     #[error(transparent)]
     Views(#[from] crate::views::ViewError),
-    /// The views could not be rebuilt in the current layout.
-    #[error("rebuilding the views: {0}")]
-    Rebuild(String),
+    /// The views could not be brought to the current layout.
+    #[error("preparing the views: {0}")]
+    Pipeline(#[from] crate::pipeline::PipelineError),
     /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
@@ -188,21 +188,7 @@ pub fn start_pipeline(
     log: Arc<dyn EventLog>,
     views: Views,
 ) -> Result<Progress, ServeError> {
-    match views.format()? {
-        0 => views.set_format()?,
-        crate::views::FORMAT => {}
-        old => {
-            // Views are derived data: a new layout is rebuilt from the log, not migrated.
-            tracing::warn!(
-                old,
-                new = crate::views::FORMAT,
-                "views are in an older layout; rebuilding them from the log"
-            );
-            let applied = crate::pipeline::rebuild(log.as_ref(), &views, |_, _| {})
-                .map_err(|e| ServeError::Rebuild(e.to_string()))?;
-            tracing::info!(applied, "views rebuilt");
-        }
-    }
+    crate::pipeline::prepare_views(log.as_ref(), &views)?;
     let context = Context::new(config, Some(runtime.clone()), &config.router.plugin, channels.kinds());
     let (processor, progress) = Processor::new(log, views, context)?;
     tokio::spawn(processor.run());

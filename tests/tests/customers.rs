@@ -451,6 +451,14 @@ async fn views_equal_a_full_rebuild() {
     let after = seam_tests::host::dump(&host.state.views);
     assert_eq!(before.len(), after.len());
     assert!(before == after, "views after a rebuild differ from the live ones");
+
+    // Views of an older layout are rebuilt before the processor starts.
+    assert_eq!(seam::pipeline::prepare_views(host.state.log.as_ref(), &host.state.views).unwrap(), None);
+    host.state.views.clear().unwrap();
+    host.state.views.set_format(seam::views::FORMAT - 1).unwrap();
+    let rebuilt = seam::pipeline::prepare_views(host.state.log.as_ref(), &host.state.views).unwrap();
+    assert!(rebuilt.is_some_and(|applied| applied > 40), "an older layout was not rebuilt: {rebuilt:?}");
+    assert!(seam_tests::host::dump(&host.state.views) == before, "the rebuilt layout differs");
 }
 
 /// Follows `next_cursor` from `path` (which has a query string) to the end; the offsets and

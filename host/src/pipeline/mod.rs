@@ -293,6 +293,28 @@ fn decision_event(input: &crate::log::Envelope, effects: Vec<effects::Effect>, c
 /// Decisions read per batch of a rebuild.
 const REBUILD_BATCH: usize = 16_384;
 
+/// Brings stored views to the current layout before the processor starts: empty views are
+/// marked current, views of an older layout are rebuilt from the log (views are derived
+/// data: a new layout is rebuilt, not migrated). Returns the decisions applied by a rebuild,
+/// if one ran.
+pub fn prepare_views(log: &dyn EventLog, views: &Views) -> Result<Option<u64>, PipelineError> {
+    match views.format()? {
+        0 => views.set_format(crate::views::FORMAT)?,
+        crate::views::FORMAT => {}
+        old => {
+            tracing::warn!(
+                old,
+                new = crate::views::FORMAT,
+                "views are in an older layout; rebuilding them from the log"
+            );
+            let applied = rebuild(log, views, |_, _| {})?;
+            tracing::info!(applied, "views rebuilt");
+            return Ok(Some(applied));
+        }
+    }
+    Ok(None)
+}
+
 /// Rebuilds every view from the decisions in the log; `progress(done, head)` is called as
 /// it goes. Returns the number of decisions applied.
 pub fn rebuild(
@@ -301,7 +323,7 @@ pub fn rebuild(
     mut progress: impl FnMut(Offset, Offset),
 ) -> Result<u64, PipelineError> {
     views.clear()?;
-    views.set_format()?;
+    views.set_format(crate::views::FORMAT)?;
     let head = log.head();
     let mut after = 0;
     let mut cursor = 0;

@@ -138,9 +138,9 @@ impl Views {
         Ok(if self.tree.get(CURSOR)?.is_some() { 1 } else { 0 })
     }
 
-    /// Records that the views are in the current layout.
-    pub fn set_format(&self) -> Result<(), ViewError> {
-        self.tree.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+    /// Records the layout version of the stored views (normally [`FORMAT`]).
+    pub fn set_format(&self, format: u32) -> Result<(), ViewError> {
+        self.tree.insert(FORMAT_KEY, &format.to_be_bytes())?;
         Ok(())
     }
 
