@@ -17,6 +17,11 @@ pub struct Channel {
     pub plugin: String,
     /// The connector's channel kind (`telegram`, `sms`...), from `describe`.
     pub kind: String,
+    /// The identity kind the channel addresses customers by (`telegram`, `phone`...), from
+    /// `describe`.
+    pub identity_kind: String,
+    /// Most sends per second, if limited.
+    pub rate_limit: Option<f64>,
 }
 
 /// The channels, by id.
@@ -39,11 +44,6 @@ impl Channels {
     /// Every channel.
     pub fn all(&self) -> Vec<Channel> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
-    }
-
-    /// Channel id -> kind.
-    pub fn kinds(&self) -> std::collections::HashMap<String, String> {
-        self.all().into_iter().map(|c| (c.id, c.kind)).collect()
     }
 }
 

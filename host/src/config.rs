@@ -17,10 +17,17 @@
 //! [router]
 //! plugin = "keyword-router"
 //!
+//! [outbound]
+//! fallback = ["sms", "email"]         # channels tried after the first one fails
+//! fallback-after-secs = 300           # ...or does not report delivery in time
+//! max-attempts = 5                    # attempts per channel before falling back
+//!
 //! [[channels]]
 //! id = "telegram"
-//! plugin = "webhook-connector"        # a bundled plugin by name, or a plugin directory
-//! config = { field-id = "update_id", secret = { env = "TG_SECRET" } }
+//! plugin = "telegram-connector"       # a bundled plugin by name, or a plugin directory
+//! config = { bot-token = { env = "TG_TOKEN" }, secret = { env = "TG_SECRET" } }
+//! http = ["http://127.0.0.1:9000"]    # replaces the manifest's capabilities.http
+//! rate-limit = 30                     # sends per second at most
 //! ```
 
 use serde::Deserialize;
@@ -40,9 +47,60 @@ pub struct SeamConfig {
     /// The routing policy.
     #[serde(default)]
     pub router: RouterConfig,
+    /// Outbound delivery: retries and fallback.
+    #[serde(default)]
+    pub outbound: OutboundRules,
     /// Channels: configured connector instances. Empty: the zero-config `webhook` channel.
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+}
+
+/// How outbound messages are retried and fall back to other channels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OutboundRules {
+    /// Channels tried, in order, after the message's first channel fails or does not
+    /// deliver in time, when the request names no fallback of its own. Channels the
+    /// customer cannot be reached on (no address, no consent) are skipped.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+    /// Move to the next channel when a sent message is not reported delivered within this
+    /// many seconds (only while there is a next channel). Unset: only failures fall back.
+    #[serde(default)]
+    pub fallback_after_secs: Option<u64>,
+    /// Attempts per channel before the message falls back (or is dead-lettered).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay, ms; doubled on each further attempt, with jitter.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_ms: u64,
+    /// Longest retry delay, ms (a provider's retry-after may ask for longer).
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+fn default_retry_base() -> u64 {
+    1_000
+}
+
+fn default_retry_max() -> u64 {
+    300_000
+}
+
+impl Default for OutboundRules {
+    fn default() -> Self {
+        OutboundRules {
+            fallback: Vec::new(),
+            fallback_after_secs: None,
+            max_attempts: default_max_attempts(),
+            retry_base_ms: default_retry_base(),
+            retry_max_ms: default_retry_max(),
+        }
+    }
 }
 
 /// How identities become customers.
@@ -137,6 +195,13 @@ pub struct ChannelConfig {
     /// The plugin's config values: strings, or `{ env = "VAR" }` / `{ file = "path" }`.
     #[serde(default)]
     pub config: toml::Table,
+    /// Destinations the connector may reach (`scheme://host[:port]`), replacing its
+    /// manifest's `capabilities.http`: e.g. a regional API endpoint or a test stand-in.
+    #[serde(default)]
+    pub http: Option<Vec<String>>,
+    /// Most sends per second through this channel (the provider's rate limit). Unset: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
 }
 
 /// Why the config file was refused.
@@ -179,6 +244,19 @@ impl SeamConfig {
             if !seen.insert(&channel.id) {
                 return Err(format!("channels: id `{}` is used twice", channel.id));
             }
+        }
+        for channel in &self.channels {
+            if channel.rate_limit.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                return Err(format!("channels: `{}`: rate-limit must be a positive number", channel.id));
+            }
+        }
+        for fallback in &self.outbound.fallback {
+            if !self.channels.is_empty() && !seen.contains(fallback) {
+                return Err(format!("outbound.fallback: no channel `{fallback}` is configured"));
+            }
+        }
+        if self.outbound.max_attempts == 0 {
+            return Err("outbound.max-attempts must be at least 1".into());
         }
         if let Some(region) = &self.identity.default_region {
             crate::pipeline::identity::region(region)

@@ -12,8 +12,10 @@
 //!   append inputs, durably, before the provider gets its answer;
 //! - [`pipeline`]: consumes the log in order: identity resolution, conversation threading,
 //!   the router plugin; appends its decisions to the log;
-//! - [`views`]: customers, identities, conversations, timelines, derived from the decisions
-//!   and rebuildable from the log;
+//! - [`views`]: customers, identities, conversations, timelines, outbound messages, derived
+//!   from the decisions and rebuildable from the log;
+//! - [`delivery`]: the outbound worker: sends what the pipeline left due through the
+//!   channel's connector and reports each attempt back to the log;
 //! - [`config`]: the operator's file (channels, identity rules); [`server`]: `seam serve`;
 //! - [`metrics`], [`bundled`] plugins, [`samples`] for tests and benchmarks.
 
@@ -23,6 +25,7 @@ pub mod api;
 pub mod bundled;
 pub mod channels;
 pub mod config;
+pub mod delivery;
 pub mod log;
 pub mod manifest;
 pub mod metrics;

@@ -57,6 +57,7 @@ pub struct Metrics {
     breaker_trips: Family<PluginLabels, Counter>,
     loads: Family<PluginLabels, Counter>,
     webhooks: Family<WebhookLabels, Counter>,
+    sends: Family<WebhookLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -74,7 +75,13 @@ impl Default for Metrics {
         let breaker_trips = Family::<PluginLabels, Counter>::default();
         let loads = Family::<PluginLabels, Counter>::default();
         let webhooks = Family::<WebhookLabels, Counter>::default();
+        let sends = Family::<WebhookLabels, Counter>::default();
         registry.register("webhooks", "Channel webhooks by outcome", webhooks.clone());
+        registry.register(
+            "outbound_attempts",
+            "Outbound send attempts by channel and result (accepted, rejected, retry-later, error)",
+            sends.clone(),
+        );
         registry.register("plugin_calls", "Plugin calls by export and outcome", calls.clone());
         registry.register(
             "plugin_call_seconds",
@@ -92,6 +99,7 @@ impl Default for Metrics {
             breaker_trips,
             loads,
             webhooks,
+            sends,
         }
     }
 }
@@ -115,6 +123,11 @@ impl Metrics {
         self.webhooks
             .get_or_create(&WebhookLabels { channel: channel.into(), outcome: outcome.into() })
             .inc();
+    }
+
+    /// Counts one outbound send attempt on `channel` with `result`.
+    pub fn send_attempt(&self, channel: &str, result: &str) {
+        self.sends.get_or_create(&WebhookLabels { channel: channel.into(), outcome: result.into() }).inc();
     }
 
     /// Registers further metrics (the API's own) on the same registry.

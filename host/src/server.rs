@@ -6,6 +6,7 @@ use crate::api::{self, AppState, auth::ApiKeys, auth::Role};
 use crate::bundled::{BUNDLED, BundledPlugin};
 use crate::channels::{Channel, Channels};
 use crate::config::{ChannelConfig, SeamConfig};
+use crate::delivery::{Delivery, DeliveryOptions};
 use crate::log::{EventLog, SledLog, SledLogOptions};
 use crate::metrics::Metrics;
 use crate::pipeline::decide::Context;
@@ -88,6 +89,9 @@ pub struct Host {
     pub new_admin_key: Option<String>,
     /// The secret of the zero-config `webhook` channel, when it was created on this start.
     pub new_webhook_secret: Option<String>,
+    /// The outbound delivery worker (stop it with [`Delivery::shutdown`] so that sends
+    /// under way are finished and recorded).
+    pub delivery: Option<Delivery>,
 }
 
 /// Opens everything `seam serve` needs and loads plugins. Plugins that fail to load are
@@ -161,9 +165,17 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
     let views = Views::open(&views_db, "views")?;
     let normalizer = Normalizer::new(&config.identity);
     let progress = start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())?;
+    let delivery = Delivery::start(
+        runtime.clone(),
+        log.clone(),
+        views.clone(),
+        progress.clone(),
+        channels.clone(),
+        DeliveryOptions::default(),
+    );
     let state =
         AppState { runtime, keys, plugin_roots: Some(roots), log, views, progress, channels, normalizer };
-    Ok(Host { state, new_admin_key, new_webhook_secret })
+    Ok(Host { state, new_admin_key, new_webhook_secret, delivery: Some(delivery) })
 }
 
 /// Page cache of each sled database: bounds memory (sled's default is 1 GiB).
@@ -189,7 +201,7 @@ pub fn start_pipeline(
     views: Views,
 ) -> Result<Progress, ServeError> {
     crate::pipeline::prepare_views(log.as_ref(), &views)?;
-    let context = Context::new(config, Some(runtime.clone()), &config.router.plugin, channels.kinds());
+    let context = Context::new(config, Some(runtime.clone()), &config.router.plugin, channels.clone());
     let (processor, progress) = Processor::new(log, views, context)?;
     tokio::spawn(processor.run());
     Ok(progress)
@@ -211,7 +223,13 @@ fn default_channel(settings: &sled::Tree) -> Result<(Vec<ChannelConfig>, Option<
     };
     let mut config = toml::Table::new();
     config.insert("secret".into(), toml::Value::String(secret.clone()));
-    let channel = ChannelConfig { id: "webhook".into(), plugin: "webhook-connector".into(), config };
+    let channel = ChannelConfig {
+        id: "webhook".into(),
+        plugin: "webhook-connector".into(),
+        config,
+        http: None,
+        rate_limit: None,
+    };
     Ok((vec![channel], created.then_some(secret)))
 }
 
@@ -228,10 +246,18 @@ pub async fn load_channel(runtime: &Runtime, channel: &ChannelConfig) -> Result<
         return Err(format!("plugin `{plugin}` is a {}, not a connector", source.manifest.kind));
     }
     source.manifest.name = channel.id.clone();
+    if let Some(http) = &channel.http {
+        // The operator's list replaces the manifest's: checked like a manifest's at load.
+        source.manifest.capabilities.http = Some(http.clone());
+        source.manifest.capabilities.http_rules().map_err(|(i, m)| format!("http[{i}]: {m}"))?;
+    }
     let values = resolve_config(&channel.config).map_err(|e| format!("config: {e}"))?;
     let (loaded, _) = runtime.load(source, &values).await.map_err(|e| e.to_string())?;
-    let kind = loaded.channel().map_or_else(|| plugin.clone(), |info| info.kind.clone());
-    Ok(Channel { id: channel.id.clone(), plugin, kind })
+    let (kind, identity_kind) = loaded.channel().map_or_else(
+        || (plugin.clone(), plugin.clone()),
+        |info| (info.kind.clone(), info.identity_kind.clone()),
+    );
+    Ok(Channel { id: channel.id.clone(), plugin, kind, identity_kind, rate_limit: channel.rate_limit })
 }
 
 async fn load_logged(runtime: &Runtime, source: PluginSource, config: &BTreeMap<String, String>) {
@@ -309,15 +335,43 @@ pub fn resolve_config(table: &toml::Table) -> Result<BTreeMap<String, String>, S
     Ok(values)
 }
 
-/// Serves `host` on `listen` until Ctrl-C.
+/// Serves `host` on `listen` until Ctrl-C or SIGTERM; then finishes the requests and the
+/// sends under way (their outcomes recorded in the log) before returning.
 pub async fn serve(host: Host, listen: SocketAddr) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))?;
     let app = api::router(host.state);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            shutdown_signal().await;
             tracing::info!("shutting down");
         })
         .await
-        .map_err(|e| ServeError::Listen(listen, e))
+        .map_err(|e| ServeError::Listen(listen, e));
+    if let Some(delivery) = host.delivery {
+        delivery.shutdown().await;
+    }
+    served
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (how service managers and containers stop a process).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

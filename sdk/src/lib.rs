@@ -15,7 +15,7 @@
 //!   plugin's manifest (`seam.toml`) grants it;
 //! - [`json`], [`signature`]: helpers every connector needs (parsing bodies into clear
 //!   errors, constant-time HMAC checks);
-//! - `testing` (native builds only): a harness that loads the compiled plugin into the real
+//! - `testing` (feature `testing`, native builds only): a harness that loads the compiled plugin into the real
 //!   Seam runtime in-process, so plugins are tested without a server.
 //!
 //! Exactly one of the features `connector` and `router` may be enabled when building for
@@ -49,6 +49,7 @@ pub mod bindings {
 
 /// Generates the export side of one world, reusing the import bindings above for every
 /// interface the worlds share (so connector and router code use the same types).
+#[allow(unused_macros)]
 macro_rules! world_exports {
     ($world:literal, $export_macro:literal, $module:literal) => {
         wit_bindgen::generate!({
@@ -91,7 +92,7 @@ pub mod log;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod signature;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), feature = "testing"))]
 pub mod testing;
 
 /// Everything a plugin usually needs, for `use seam_sdk::prelude::*`.

@@ -184,8 +184,26 @@ pub struct Patch {
 async fn command<T: Serialize>(state: &AppState, kind: &str, body: &T) -> Result<(), AppError> {
     let payload = serde_json::value::to_raw_value(body)
         .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;
-    let appended = state.log.append(vec![NewEvent::input(kind, payload)]).await?;
-    let offset = appended.first().map(|a| a.offset).unwrap_or(0);
+    submit(state, NewEvent::input(kind, payload), "refused").await.map(|_| ())
+}
+
+/// Appends the command `event` and waits for the pipeline's verdict; a refusal is a 409
+/// with `refused_code`. Returns where the command is (for a repeated idempotency key: where
+/// the first copy is).
+pub(super) async fn submit(
+    state: &AppState,
+    event: NewEvent,
+    refused_code: &'static str,
+) -> Result<crate::log::Appended, AppError> {
+    let appended = state.log.append(vec![event]).await?;
+    let Some(first) = appended.first().copied() else {
+        return Err(AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "not-appended",
+            "the log appended nothing",
+        ));
+    };
+    let offset = first.offset;
     if !state.progress.wait_for(offset, COMMAND_WAIT).await {
         return Err(AppError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -194,8 +212,8 @@ async fn command<T: Serialize>(state: &AppState, kind: &str, body: &T) -> Result
         ));
     }
     match state.views.command_outcome(offset)? {
-        Some(Ok(())) | None => Ok(()),
-        Some(Err(reason)) => Err(AppError::new(StatusCode::CONFLICT, "refused", reason)),
+        Some(Ok(())) | None => Ok(first),
+        Some(Err(reason)) => Err(AppError::new(StatusCode::CONFLICT, refused_code, reason)),
     }
 }
 

@@ -8,6 +8,7 @@ mod customers;
 mod error;
 mod events;
 mod keys;
+mod messages;
 pub mod openapi;
 mod plugins;
 mod webhooks;
@@ -54,6 +55,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/channels/{channel}/webhook", post(webhooks::webhook).get(webhooks::webhook))
+        .route("/channels/{channel}/webhook/{*rest}", post(webhooks::webhook).get(webhooks::webhook))
         .route("/customers", get(customers::find_customers))
         .route("/customers/{id}", get(customers::get_customer).patch(customers::patch_customer))
         .route("/customers/{id}/timeline", get(customers::timeline))
@@ -61,7 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}/unmerge", post(customers::unmerge))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}", get(conversations::get_conversation))
-        .route("/conversations/{id}/messages", get(conversations::messages))
+        .route("/conversations/{id}/messages", get(conversations::messages).post(messages::reply))
+        .route("/messages", post(messages::send_message))
+        .route("/messages/{id}", get(messages::get_message))
+        .route("/messages/{id}/redrive", post(messages::redrive))
+        .route("/dead-letters", get(messages::dead_letters))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

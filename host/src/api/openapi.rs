@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the handlers'
 //! annotations so that it cannot drift from the code.
 
-use super::{conversations, customers, error, events, keys, webhooks};
+use super::{conversations, customers, error, events, keys, messages, webhooks};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -14,6 +14,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         customers::get_customer, customers::find_customers, customers::timeline,
         customers::patch_customer, customers::merge, customers::unmerge,
         conversations::get_conversation, conversations::list, conversations::messages,
+        messages::send_message, messages::reply, messages::get_message, messages::dead_letters,
+        messages::redrive,
         events::list, events::stream,
         keys::create, keys::list, keys::revoke,
     ),

@@ -38,9 +38,10 @@ const ALLOWED_HEADERS: &[&str] = &["content-type", "retry-after"];
 )]
 pub async fn webhook(
     State(state): State<AppState>,
-    Path(channel): Path<String>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
     request: Request,
 ) -> Result<Response, AppError> {
+    let channel = params.get("channel").cloned().unwrap_or_default();
     let Some(ch) = state.channels.get(&channel) else {
         return Err(AppError::not_found(
             "channel-not-found",
@@ -65,9 +66,11 @@ pub async fn webhook(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
+    // The WIT contract: the path after `/v1/channels/{channel}/webhook`, `/` if none.
+    let path = format!("/{}", params.get("rest").map_or("", String::as_str));
     let http = HttpRequest {
         method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
+        path,
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers,
         body: body.to_vec(),

@@ -11,9 +11,78 @@ pub const MERGE: &str = "customer.merge-requested";
 /// Event type of [`Unmerge`].
 pub const UNMERGE: &str = "customer.unmerge-requested";
 
+/// Event type of [`SendRequest`].
+pub const SEND: &str = "message.send-requested";
+/// Event type of [`Redrive`].
+pub const REDRIVE: &str = "message.redrive-requested";
+
 /// Whether an input of type `kind` is an API command (whose outcome the API waits for).
 pub fn is_command(kind: &str) -> bool {
-    matches!(kind, UPDATE | MERGE | UNMERGE)
+    matches!(kind, UPDATE | MERGE | UNMERGE | SEND | REDRIVE)
+}
+
+/// Send a message to a customer: the pipeline picks the channels (or checks the ones
+/// named), and the delivery worker sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// The new message's id (`msg_` + ULID), chosen by the API.
+    pub message: String,
+    /// The customer, by id.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Or the customer holding this identity (normalized `kind:value`); a customer is
+    /// created if nobody holds it.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// The conversation it answers (its customer is the recipient).
+    #[serde(default)]
+    pub conversation: Option<String>,
+    /// The channel to send on; none: the customer's last channel, else their
+    /// `preferred-channel` attribute, else the fallback policy's first usable channel.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Channels to fall back to, in order; none: the `[outbound] fallback` policy.
+    #[serde(default)]
+    pub fallback: Option<Vec<String>>,
+    /// Fall back when not delivered within this many seconds; none: the policy's.
+    #[serde(default)]
+    pub fallback_after_secs: Option<u64>,
+    /// What to send.
+    pub content: Content,
+    /// Who asked (API key name).
+    pub by: String,
+}
+
+/// The content of an outbound message, as connectors get it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Content {
+    /// The text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Attachments.
+    #[serde(default)]
+    pub attachments: Vec<crate::runtime::bindings::types::Attachment>,
+    /// A template instead of free text.
+    #[serde(default)]
+    pub template: Option<crate::runtime::bindings::channel::Template>,
+    /// Subject (email).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The provider id of the message this answers.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Channel-specific options, JSON.
+    #[serde(default)]
+    pub extras: Option<serde_json::Value>,
+}
+
+/// Send a dead-lettered message again, from the first channel of its plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Redrive {
+    /// The message.
+    pub message: String,
+    /// Who asked.
+    pub by: String,
 }
 
 /// Set or remove attributes of a customer.

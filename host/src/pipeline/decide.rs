@@ -2,9 +2,12 @@
 //! Every decision is emitted as an [`Effect`] and applied to the unit of work at once, so
 //! the next step (and the next input in the batch) sees it.
 
-use super::commands::{self, Merge, Unmerge, UpdateAttributes};
+use super::commands::{self, Merge, Redrive, SendRequest, Unmerge, UpdateAttributes};
 use super::effects::Effect;
 use super::identity::{Key, Normalizer, Rules};
+use super::outbound::{self, Attempted, TimedOut};
+use crate::channels::Channels;
+use crate::config::OutboundRules;
 use crate::log::Envelope;
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{routing, types};
@@ -25,8 +28,10 @@ pub struct Context {
     pub runtime: Option<Runtime>,
     /// The router plugin's name ("" for none).
     pub router: String,
-    /// Channel id -> channel kind, for the router.
-    pub channel_kinds: HashMap<String, String>,
+    /// The configured channels: kinds for the router, address kinds for outbound plans.
+    pub channels: Channels,
+    /// Retries and fallback of outbound messages.
+    pub outbound: OutboundRules,
 }
 
 impl Context {
@@ -36,7 +41,7 @@ impl Context {
         config: &crate::config::SeamConfig,
         runtime: Option<Runtime>,
         router: &str,
-        channel_kinds: HashMap<String, String>,
+        channels: Channels,
     ) -> Self {
         let normalizer = Normalizer::new(&config.identity);
         Context {
@@ -45,20 +50,21 @@ impl Context {
             reopen_window_ms: (config.conversations.reopen_window_secs as i64).saturating_mul(1000),
             runtime,
             router: router.to_owned(),
-            channel_kinds,
+            channels,
+            outbound: config.outbound.clone(),
         }
     }
 }
 
 /// Effects being emitted for one input, applied as they are emitted.
 pub struct Decider<'a> {
-    unit: &'a mut Unit,
+    pub(super) unit: &'a mut Unit,
     source: u64,
-    at: i64,
+    pub(super) at: i64,
     effects: Vec<Effect>,
 }
 
-fn new_id(prefix: &str) -> String {
+pub(super) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 
@@ -73,13 +79,13 @@ impl<'a> Decider<'a> {
         self.effects
     }
 
-    fn emit(&mut self, effect: Effect) -> Result<(), ViewError> {
+    pub(super) fn emit(&mut self, effect: Effect) -> Result<(), ViewError> {
         self.unit.apply(self.source, &effect)?;
         self.effects.push(effect);
         Ok(())
     }
 
-    fn reject(&mut self, reason: impl Into<String>) -> Result<Option<String>, ViewError> {
+    pub(super) fn reject(&mut self, reason: impl Into<String>) -> Result<Option<String>, ViewError> {
         let reason = reason.into();
         self.emit(Effect::Rejected { reason: reason.clone() })?;
         Ok(Some(reason))
@@ -126,6 +132,9 @@ impl<'a> Decider<'a> {
             }
             "delivery.updated" => {
                 let update = parse!(types::DeliveryUpdate);
+                if self.delivery_updated(&update, channel.as_deref())? {
+                    return Ok(None);
+                }
                 let Some(recipient) = update.recipient else { return Ok(None) };
                 let Some(key) = self.identity(ctx, &recipient)? else { return Ok(None) };
                 if let Some(home) = self.unit.identity_home(&key.0)? {
@@ -180,6 +189,22 @@ impl<'a> Decider<'a> {
                 let command = parse!(Unmerge);
                 return self.unmerge_command(&command);
             }
+            commands::SEND => {
+                let command = parse!(SendRequest);
+                return self.send_requested(ctx, &command, event);
+            }
+            commands::REDRIVE => {
+                let command = parse!(Redrive);
+                return self.redrive(&command, event);
+            }
+            outbound::ATTEMPTED => {
+                let attempted = parse!(Attempted);
+                self.attempted(ctx, &attempted, event)?;
+            }
+            outbound::TIMED_OUT => {
+                let timed_out = parse!(TimedOut);
+                self.timed_out(&timed_out, event)?;
+            }
             other => {
                 tracing::debug!(kind = other, offset = event.offset, "input type has no pipeline step");
             }
@@ -188,7 +213,11 @@ impl<'a> Decider<'a> {
     }
 
     /// Normalizes a connector's identity; an invalid one rejects the input.
-    fn identity(&mut self, ctx: &Context, identity: &types::Identity) -> Result<Option<Key>, ViewError> {
+    pub(super) fn identity(
+        &mut self,
+        ctx: &Context,
+        identity: &types::Identity,
+    ) -> Result<Option<Key>, ViewError> {
         match ctx.normalizer.normalize(&identity.kind, &identity.value) {
             Ok(key) => Ok(Some(key)),
             Err(reason) => {
@@ -198,7 +227,7 @@ impl<'a> Decider<'a> {
         }
     }
 
-    fn resolve_or_create(&mut self, key: &Key, how: &str) -> Result<String, ViewError> {
+    pub(super) fn resolve_or_create(&mut self, key: &Key, how: &str) -> Result<String, ViewError> {
         if let Some(home) = self.unit.identity_home(&key.0)? {
             return Ok(home);
         }
@@ -216,7 +245,7 @@ impl<'a> Decider<'a> {
         Ok(self.unit.owner(id)?.map_or_else(|| id.to_owned(), |o| o.id))
     }
 
-    fn open_conversation(&mut self, home: &str) -> Result<Option<String>, ViewError> {
+    pub(super) fn open_conversation(&mut self, home: &str) -> Result<Option<String>, ViewError> {
         Ok(self.unit.owner(home)?.and_then(|o| o.open_conversation))
     }
 
@@ -269,7 +298,7 @@ impl<'a> Decider<'a> {
     }
 
     /// Every identity in the group of the surviving customer `owner`.
-    fn group(&mut self, owner: &CustomerRecord) -> Result<Vec<CustomerRecord>, ViewError> {
+    pub(super) fn group(&mut self, owner: &CustomerRecord) -> Result<Vec<CustomerRecord>, ViewError> {
         let mut group = vec![owner.clone()];
         for member in &owner.absorbed {
             if let Some(record) = self.unit.customer(member)? {
@@ -517,7 +546,7 @@ impl<'a> Decider<'a> {
         let channel = channel.unwrap_or("").to_owned();
         let context = routing::RouteContext {
             event,
-            channel_kind: ctx.channel_kinds.get(&channel).cloned().unwrap_or_else(|| channel.clone()),
+            channel_kind: ctx.channels.get(&channel).map_or_else(|| channel.clone(), |c| c.kind),
             channel,
             customer: routing::CustomerSummary {
                 id: record.id.clone(),

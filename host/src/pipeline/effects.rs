@@ -2,6 +2,7 @@
 //! carries the list; views are a pure function of the decisions in log order, which is
 //! why a rebuild needs no plugin and gives the same views as the live pipeline.
 
+use crate::views::outbound::{HistoryEntry, OutboundStatus, PlanStep, ProviderRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -154,6 +155,58 @@ pub enum Effect {
         identity: Option<String>,
         /// Whether it counts as a message from the customer.
         inbound_message: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// An outbound message was accepted for delivery.
+    MessageQueued {
+        /// Its id.
+        message: String,
+        /// The customer it goes to (the surviving customer).
+        customer: String,
+        /// The conversation it belongs to.
+        conversation: Option<String>,
+        /// Channels to try, in order.
+        plan: Vec<PlanStep>,
+        /// Fall back when not delivered within this many ms of being sent.
+        fallback_after_ms: Option<u64>,
+        /// Attempts per channel.
+        max_attempts: u32,
+        /// Who asked.
+        by: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// An outbound message moved on: its new state, and what happened.
+    MessageUpdated {
+        /// Its id.
+        message: String,
+        /// New status.
+        status: OutboundStatus,
+        /// Plan step now being tried.
+        step: usize,
+        /// Attempts made on that step.
+        attempts: u32,
+        /// When the delivery worker acts next.
+        next_at: Option<i64>,
+        /// A provider id it got.
+        provider: Option<ProviderRef>,
+        /// Why it failed, if it did.
+        reason: Option<String>,
+        /// What happened, for its history.
+        entry: HistoryEntry,
+    },
+    /// A delivery status arrived for a provider id no recorded send has (yet): kept, so
+    /// the send recorded later picks it up.
+    DeliveryHeld {
+        /// Channel.
+        channel: String,
+        /// The provider's id.
+        provider_id: String,
+        /// `delivered`, `read` or `failed`.
+        status: String,
+        /// The provider's reason.
+        reason: Option<String>,
         /// When, ms.
         at: i64,
     },

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod decide;
 pub mod effects;
 pub mod identity;
+pub mod outbound;
 
 use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
 use crate::views::unit::Unit;
@@ -85,6 +86,11 @@ impl Progress {
     /// The last input decided and visible in the views.
     pub fn applied(&self) -> Offset {
         *self.applied.borrow()
+    }
+
+    /// A receiver that changes whenever more inputs are applied.
+    pub fn watch(&self) -> watch::Receiver<Offset> {
+        self.applied.clone()
     }
 
     /// Waits until the input at `offset` is decided and visible, or `timeout` passes.

@@ -9,6 +9,7 @@
 //! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
 //! `k customer conversation`, `s status conversation`, `q queue conversation`,
 //! `a agent conversation` conversation indexes · `r offset` outcome of an API command ·
+//! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
 //! `_cursor` the last input decided · `_format` the layout version ([`FORMAT`]).
 //!
 //! Timelines are chunked because a key per event was the views' largest cost: sled splits
@@ -18,6 +19,7 @@
 //! its messages anyway; every [`CHUNK_ENTRIES`] they move to one chunk key. A conversation's
 //! messages are its entries in the timelines it lists, between its first and last offsets.
 
+pub mod outbound;
 pub mod records;
 pub mod unit;
 

@@ -2,6 +2,7 @@
 //! memory, and [`Unit::take_batch`] collects everything with the new cursor into one atomic
 //! batch, which [`Unit::write`] applies.
 
+use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
 use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
@@ -17,7 +18,15 @@ pub struct Unit {
     dirty_conversations: HashSet<String>,
     identities: HashMap<String, String>,
     dirty_identities: Vec<String>,
+    /// Outbound messages read or changed, with the stored version to diff indexes against.
+    messages: HashMap<String, (Option<OutboundRecord>, OutboundRecord)>,
+    dirty_messages: HashSet<String>,
+    /// Provider ids recorded by this unit: (channel, provider id) -> message.
+    providers: HashMap<(String, String), String>,
+    /// Delivery statuses held or released by this unit.
+    orphans: HashMap<(String, String), Option<OrphanStatus>>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
+    removes: Vec<Vec<u8>>,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -36,13 +45,55 @@ impl Unit {
             dirty_conversations: HashSet::new(),
             identities: HashMap::new(),
             dirty_identities: Vec::new(),
+            messages: HashMap::new(),
+            dirty_messages: HashSet::new(),
+            providers: HashMap::new(),
+            orphans: HashMap::new(),
             puts: Vec::new(),
+            removes: Vec::new(),
         }
     }
 
     /// Records held in memory (read or written), to decide when to start afresh.
     pub fn cached(&self) -> usize {
-        self.customers.len() + self.conversations.len() + self.identities.len()
+        self.customers.len() + self.conversations.len() + self.identities.len() + self.messages.len()
+    }
+
+    /// An outbound message as changed by this unit.
+    pub fn message(&mut self, id: &str) -> Result<Option<&OutboundRecord>, ViewError> {
+        if !self.messages.contains_key(id) {
+            match self.views.message(id)? {
+                Some(m) => {
+                    self.messages.insert(id.to_owned(), (Some(m.clone()), m));
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.messages.get(id).map(|(_, m)| m))
+    }
+
+    /// The message a provider id on `channel` belongs to.
+    pub fn message_by_provider(
+        &mut self,
+        channel: &str,
+        provider_id: &str,
+    ) -> Result<Option<String>, ViewError> {
+        if let Some(id) = self.providers.get(&(channel.to_owned(), provider_id.to_owned())) {
+            return Ok(Some(id.clone()));
+        }
+        self.views.message_by_provider(channel, provider_id)
+    }
+
+    /// A delivery status held for a provider id whose send was not recorded when it came.
+    pub fn held_status(
+        &mut self,
+        channel: &str,
+        provider_id: &str,
+    ) -> Result<Option<OrphanStatus>, ViewError> {
+        if let Some(held) = self.orphans.get(&(channel.to_owned(), provider_id.to_owned())) {
+            return Ok(held.clone());
+        }
+        self.views.orphan_status(channel, provider_id)
     }
 
     /// A customer's own record, as changed by this unit.
@@ -129,6 +180,73 @@ impl Unit {
                 }
             }
             Effect::LinkRefused { .. } | Effect::RouteFailed { .. } | Effect::Rejected { .. } => {}
+            Effect::MessageQueued {
+                message,
+                customer,
+                conversation,
+                plan,
+                fallback_after_ms,
+                max_attempts,
+                by,
+                at,
+            } => {
+                let record = OutboundRecord {
+                    id: message.clone(),
+                    customer: customer.clone(),
+                    conversation: conversation.clone(),
+                    request: source,
+                    plan: plan.clone(),
+                    step: 0,
+                    attempts: 0,
+                    status: OutboundStatus::Queued,
+                    next_at: Some(*at),
+                    fallback_after_ms: *fallback_after_ms,
+                    max_attempts: *max_attempts,
+                    provider_ids: Vec::new(),
+                    reason: None,
+                    history: vec![outbound::HistoryEntry {
+                        at: *at,
+                        what: "queued".into(),
+                        step: 0,
+                        channel: plan.first().map(|p| p.channel.clone()).unwrap_or_default(),
+                        attempt: None,
+                        detail: None,
+                    }],
+                    by: by.clone(),
+                    created_at: *at,
+                    updated_at: *at,
+                };
+                self.messages.insert(message.clone(), (None, record));
+                self.dirty_messages.insert(message.clone());
+            }
+            Effect::MessageUpdated { message, status, step, attempts, next_at, provider, reason, entry } => {
+                if self.message(message)?.is_none() {
+                    return Ok(());
+                }
+                self.dirty_messages.insert(message.clone());
+                let Some((_, record)) = self.messages.get_mut(message) else { return Ok(()) };
+                record.status = *status;
+                record.step = *step;
+                record.attempts = *attempts;
+                record.next_at = *next_at;
+                if reason.is_some() {
+                    record.reason = reason.clone();
+                }
+                record.updated_at = record.updated_at.max(entry.at);
+                record.history.push(entry.clone());
+                if let Some(p) = provider {
+                    record.provider_ids.push(p.clone());
+                    self.providers.insert((p.channel.clone(), p.id.clone()), message.clone());
+                    self.puts.push((outbound::provider_key(&p.channel, &p.id), message.as_bytes().to_vec()));
+                    self.orphans.insert((p.channel.clone(), p.id.clone()), None);
+                    self.removes.push(outbound::orphan_key(&p.channel, &p.id));
+                }
+            }
+            Effect::DeliveryHeld { channel, provider_id, status, reason, at } => {
+                let held = OrphanStatus { status: status.clone(), reason: reason.clone(), at: *at };
+                self.puts.push((outbound::orphan_key(channel, provider_id), encode(&held)));
+                self.orphans.insert((channel.clone(), provider_id.clone()), Some(held));
+            }
             Effect::CustomersMerged { into, members, .. } => {
                 let mut open = None;
                 let mut last = None;
@@ -362,8 +480,30 @@ impl Unit {
             batch.insert(key(b'v', &[id.as_bytes()]), encode(&*after));
             *before = Some(after.clone());
         }
+        for id in self.dirty_messages.drain() {
+            let Some((before, after)) = self.messages.get_mut(&id) else { continue };
+            let new = after.index_keys();
+            let old = before.as_ref().map(OutboundRecord::index_keys).unwrap_or_default();
+            for k in &old {
+                if !new.contains(k) {
+                    batch.remove(k.as_slice());
+                }
+            }
+            for k in new {
+                if !old.contains(&k) {
+                    batch.insert(k, &[] as &[u8]);
+                }
+            }
+            batch.insert(outbound::record_key(&id), encode(&*after));
+            *before = Some(after.clone());
+        }
         for (k, v) in self.puts.drain(..) {
             batch.insert(k, v);
+        }
+        // Removals last: a status held and released within one batch ends up removed (once
+        // released, a provider id is never held again).
+        for k in self.removes.drain(..) {
+            batch.remove(k);
         }
         batch.insert(CURSOR, &cursor.to_be_bytes());
         batch
