@@ -4,8 +4,8 @@
 //! message's state and the customer's timeline show every step. Also: fallback to another
 //! channel, retry-after, opt-out, idempotency keys, dead letters and re-drive.
 
-use seam_sdk::signature::{hmac_sha1, hmac_sha256};
 use seam_tests::host::TestHost;
+use seam_tests::providers::{fields, history, meta_webhook, send, twilio_webhook, wait_status};
 use seam_tests::standin::{StandIn, twilio_ok, whatsapp_error, whatsapp_ok};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -57,87 +57,10 @@ fn whatsapp_payload(file: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-async fn whatsapp_webhook(host: &TestHost, body: Vec<u8>) {
-    let signature = format!("sha256={}", hex(&hmac_sha256(WA_SECRET.as_bytes(), &body)));
-    let response = host
-        .http
-        .post(host.url("/v1/channels/whatsapp/webhook"))
-        .header("x-hub-signature-256", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    let status = response.status().as_u16();
-    assert_eq!(status, 200, "whatsapp webhook: {}", response.text().await.unwrap_or_default());
-}
-
-/// Posts form `fields` to the SMS channel, signed the way Twilio signs.
-async fn twilio_webhook(host: &TestHost, fields: &[(&str, &str)]) {
-    use base64::Engine;
-    let mut sorted: Vec<_> = fields.to_vec();
-    sorted.sort();
-    let mut signed = TW_URL.to_owned();
-    for (k, v) in &sorted {
-        signed.push_str(k);
-        signed.push_str(v);
-    }
-    let signature =
-        base64::engine::general_purpose::STANDARD.encode(hmac_sha1(TW_TOKEN.as_bytes(), signed.as_bytes()));
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let response = host
-        .http
-        .post(host.url("/v1/channels/sms/webhook"))
-        .header("x-twilio-signature", signature)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
-    let status = response.status().as_u16();
-    assert!(
-        status == 200 || status == 204,
-        "sms webhook: {status} {}",
-        response.text().await.unwrap_or_default()
-    );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Waits (up to 20 s) until message `id` has `status`; returns it.
-async fn wait_status(host: &TestHost, id: &str, status: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        last = host.get(&format!("/v1/messages/{id}")).await;
-        if last["status"] == status {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("message {id} did not become {status}: {last:#}");
-}
-
-fn history(message: &Value) -> Vec<String> {
-    message["history"]
-        .as_array()
-        .expect("history")
-        .iter()
-        .map(|h| format!("{}:{}", h["what"].as_str().unwrap_or(""), h["channel"].as_str().unwrap_or("")))
-        .collect()
-}
-
-async fn send(host: &TestHost, path: &str, body: Value) -> Value {
-    let (status, reply) = host.api("POST", path, Some(&host.admin), Some(body)).await;
-    assert_eq!(status, 202, "POST {path}: {reply}");
-    reply
-}
-
 /// The customer writes on WhatsApp; the customer, their conversation and the identity
 /// hint are there.
 async fn customer_writes_on_whatsapp(host: &TestHost) -> Value {
-    whatsapp_webhook(host, whatsapp_payload("message__text.json", |_| {})).await;
+    meta_webhook(host, "whatsapp", WA_SECRET, whatsapp_payload("message__text.json", |_| {})).await;
     host.settle().await;
     host.customer(&format!("whatsapp:{WA_ID}")).await
 }
@@ -173,8 +96,10 @@ async fn whatsapp_reply_is_sent_and_its_delivery_lands_in_the_timeline() {
     assert_eq!(sent["provider_ids"][0]["id"], "wamid.standin1");
 
     // The provider reports delivery of that message id.
-    whatsapp_webhook(
+    meta_webhook(
         &host,
+        "whatsapp",
+        WA_SECRET,
         whatsapp_payload("message_status__delivered.json", |v| {
             v["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = json!("wamid.standin1");
         }),
@@ -233,13 +158,16 @@ async fn a_rejected_channel_falls_back_to_sms_and_the_timeline_shows_both_attemp
     let sid = sent["provider_ids"][0]["id"].as_str().unwrap().to_owned();
     twilio_webhook(
         &host,
-        &[
+        "sms",
+        TW_TOKEN,
+        TW_URL,
+        &fields(&[
             ("MessageSid", &sid),
             ("MessageStatus", "delivered"),
             ("To", "+79161234567"),
             ("From", "+15550001111"),
             ("AccountSid", "AC0123"),
-        ],
+        ]),
     )
     .await;
     wait_status(&host, &id, "delivered").await;
@@ -293,13 +221,16 @@ async fn opted_out_channels_are_refused_with_a_clear_error() {
     let (host, _, tw) = hosts("outbound-consent", "").await;
     twilio_webhook(
         &host,
-        &[
+        "sms",
+        TW_TOKEN,
+        TW_URL,
+        &fields(&[
             ("MessageSid", "SM1"),
             ("From", "+79031234567"),
             ("To", "+15550001111"),
             ("Body", "STOP"),
             ("AccountSid", "AC0123"),
-        ],
+        ]),
     )
     .await;
     host.settle().await;
@@ -329,13 +260,16 @@ async fn opted_out_channels_are_refused_with_a_clear_error() {
     // START opts back in.
     twilio_webhook(
         &host,
-        &[
+        "sms",
+        TW_TOKEN,
+        TW_URL,
+        &fields(&[
             ("MessageSid", "SM2"),
             ("From", "+79031234567"),
             ("To", "+15550001111"),
             ("Body", "START"),
             ("AccountSid", "AC0123"),
-        ],
+        ]),
     )
     .await;
     host.settle().await;

@@ -69,7 +69,14 @@ impl Delivery {
         options: DeliveryOptions,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let worker = Arc::new(Worker { runtime, log, views, channels, limiters: Mutex::default() });
+        let worker = Arc::new(Worker {
+            runtime,
+            log,
+            views,
+            channels,
+            limiters: Mutex::default(),
+            stopping: stopped.clone(),
+        });
         let task = tokio::spawn(run(worker, progress, options, stopped));
         Delivery { stop, task }
     }
@@ -90,6 +97,9 @@ struct Worker {
     views: Views,
     channels: Channels,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    /// Becomes true on shutdown: sends still waiting for their turn are given up (they
+    /// stay due and are made after the restart).
+    stopping: watch::Receiver<bool>,
 }
 
 fn now_ms() -> i64 {
@@ -185,7 +195,7 @@ impl Worker {
                 (TIMED_OUT, serde_json::value::to_raw_value(&timed_out))
             }
             OutboundStatus::Queued => {
-                let result = self.attempt(&record, &step.channel, &step.to).await;
+                let result = self.attempt(&record, &step.channel, &step.to).await?;
                 let outcome = match &result {
                     AttemptResult::Accepted { .. } => "accepted",
                     AttemptResult::Rejected { .. } => "rejected",
@@ -220,34 +230,67 @@ impl Worker {
         }
     }
 
-    /// Makes one attempt to send `record` on `channel_id` to `to` (`kind:value`).
-    async fn attempt(&self, record: &OutboundRecord, channel_id: &str, to: &str) -> AttemptResult {
+    /// Makes one attempt to send `record` on `channel_id` to `to` (`kind:value`); none if
+    /// the host began to stop before the send was made. A stop cuts in only while the send
+    /// waits for the rate limit: a provider call under way runs to its end.
+    async fn attempt(&self, record: &OutboundRecord, channel_id: &str, to: &str) -> Option<AttemptResult> {
+        let (message, wait) = match self.prepare(record, channel_id, to) {
+            Ok(prepared) => prepared,
+            Err(result) => return Some(result),
+        };
+        if let Some(wait) = wait {
+            let mut stopping = self.stopping.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopping.wait_for(|s| *s) => return None,
+            }
+        }
+        let result = match self.runtime.send(channel_id, &message).await {
+            Ok(channel::DeliveryResult::Accepted(provider_id)) => AttemptResult::Accepted { provider_id },
+            Ok(channel::DeliveryResult::Rejected(reason)) => AttemptResult::Rejected { reason },
+            Ok(channel::DeliveryResult::RetryLater(hint)) => {
+                AttemptResult::RetryLater { reason: hint.reason, after_ms: hint.after_ms }
+            }
+            Err(e) => AttemptResult::Error { reason: e.to_string() },
+        };
+        Some(result)
+    }
+
+    /// Reads the content, checks consent and reserves a rate-limit slot: the message to
+    /// send and how long to wait first, or the attempt's result if it cannot be sent.
+    fn prepare(
+        &self,
+        record: &OutboundRecord,
+        channel_id: &str,
+        to: &str,
+    ) -> Result<(channel::OutboundMessage, Option<Duration>), AttemptResult> {
         let content = match self.log.get(record.request) {
             Ok(Some(event)) => match serde_json::from_str::<SendRequest>(event.payload.get()) {
                 Ok(request) => request.content,
                 Err(e) => {
-                    return AttemptResult::Rejected {
+                    return Err(AttemptResult::Rejected {
                         reason: format!("the send request is unreadable: {e}"),
-                    };
+                    });
                 }
             },
             Ok(None) => {
-                return AttemptResult::Rejected {
+                return Err(AttemptResult::Rejected {
                     reason: format!("the send request at offset {} is not in the log", record.request),
-                };
+                });
             }
-            Err(e) => return AttemptResult::Error { reason: format!("reading the send request: {e}") },
+            Err(e) => return Err(AttemptResult::Error { reason: format!("reading the send request: {e}") }),
         };
+        let mut delay = None;
         let Some(channel) = self.channels.get(channel_id) else {
-            return AttemptResult::Error { reason: format!("channel `{channel_id}` is not configured") };
+            return Err(AttemptResult::Error { reason: format!("channel `{channel_id}` is not configured") });
         };
         // Consent may have changed since the message was queued.
         if let Ok(Some(customer)) = self.views.customer(&record.customer)
             && customer.consent.get(channel_id).is_some_and(|c| !c.granted)
         {
-            return AttemptResult::Rejected {
+            return Err(AttemptResult::Rejected {
                 reason: format!("customer {} opted out of messages on channel `{channel_id}`", customer.id),
-            };
+            });
         }
         if let Some(rate) = channel.rate_limit {
             let limiter = {
@@ -256,7 +299,7 @@ impl Worker {
             };
             let wait = limiter.reserve();
             if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+                delay = Some(wait);
             }
         }
         let (kind, value) = to.split_once(':').unwrap_or(("", to));
@@ -270,13 +313,6 @@ impl Worker {
             subject: content.subject,
             extras: content.extras.map(|e| e.to_string()),
         };
-        match self.runtime.send(channel_id, &message).await {
-            Ok(channel::DeliveryResult::Accepted(provider_id)) => AttemptResult::Accepted { provider_id },
-            Ok(channel::DeliveryResult::Rejected(reason)) => AttemptResult::Rejected { reason },
-            Ok(channel::DeliveryResult::RetryLater(hint)) => {
-                AttemptResult::RetryLater { reason: hint.reason, after_ms: hint.after_ms }
-            }
-            Err(e) => AttemptResult::Error { reason: e.to_string() },
-        }
+        Ok((message, delay))
     }
 }

@@ -127,8 +127,23 @@ impl<'a> Decider<'a> {
                 let Some(key) = self.identity(ctx, &call.customer)? else { return Ok(None) };
                 let how = format!("first call on {}", channel.as_deref().unwrap_or("a line"));
                 let home = self.resolve_or_create(&key, &how)?;
-                let open = self.open_conversation(&home)?;
-                self.record(&home, open, event, Some(key), false)?;
+                // A missed call from the customer opens (or reopens) the conversation and is
+                // routed like a message, so that an agent calls back.
+                let missed = call.direction == types::CallDirection::Inbound
+                    && matches!(
+                        call.status,
+                        types::CallStatus::NoAnswer | types::CallStatus::Busy | types::CallStatus::Canceled
+                    );
+                let conversation = if missed {
+                    let owner = self.owner_id(&home)?;
+                    let conversation = self.thread(ctx, &owner)?;
+                    self.route(ctx, &conversation, &owner, types::Event::Call(call), channel.as_deref())
+                        .await?;
+                    Some(conversation)
+                } else {
+                    self.open_conversation(&home)?
+                };
+                self.record(&home, conversation, event, Some(key), false)?;
             }
             "delivery.updated" => {
                 let update = parse!(types::DeliveryUpdate);
