@@ -173,3 +173,22 @@ pub fn telegram_ok(request: &Received, n: u64) -> Answer {
         "chat": {"id": chat, "type": "private"}, "text": request.json()["text"]}});
     (200, Vec::new(), body.to_string())
 }
+
+/// Viber's answer to `POST /pa/send_message`.
+pub fn viber_ok(_: &Received, n: u64) -> Answer {
+    let body = json!({"status": 0, "status_message": "ok", "message_token": 5_098_034_272_000_000_000u64 + n,
+        "chat_hostname": "SN-CHAT-01_"});
+    (200, Vec::new(), body.to_string())
+}
+
+/// The Messenger Send API's answer to `POST /me/messages`.
+pub fn messenger_ok(request: &Received, n: u64) -> Answer {
+    let body =
+        json!({"recipient_id": request.json()["recipient"]["id"], "message_id": format!("m_standin{n}")});
+    (200, Vec::new(), body.to_string())
+}
+
+/// SendGrid's answer to `POST /v3/mail/send`: 202, empty body, the id in `X-Message-Id`.
+pub fn sendgrid_ok(_: &Received, n: u64) -> Answer {
+    (202, vec![("x-message-id".into(), format!("sg-standin-{n}"))], String::new())
+}

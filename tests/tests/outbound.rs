@@ -180,6 +180,16 @@ async fn a_rejected_channel_falls_back_to_sms_and_the_timeline_shows_both_attemp
         .map(|i| i["channel"].as_str().unwrap())
         .collect();
     assert_eq!(attempts, ["whatsapp", "sms"], "every attempt is in the timeline");
+
+    // The outbound records and their indexes are a pure function of the log too.
+    host.settle().await;
+    let before = seam_tests::host::dump(&host.state.views);
+    assert!(before.iter().any(|(k, _)| k.first() == Some(&b'p')), "no provider index was written");
+    seam::pipeline::rebuild(host.state.log.as_ref(), &host.state.views, |_, _| {}).unwrap();
+    assert!(
+        seam_tests::host::dump(&host.state.views) == before,
+        "views after a rebuild differ from the live ones"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
