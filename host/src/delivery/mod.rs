@@ -37,6 +37,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// How long a message whose pick made no report is left alone.
+const COOL_DOWN: Duration = Duration::from_secs(1);
+
 /// Settings of the worker.
 #[derive(Debug, Clone)]
 pub struct DeliveryOptions {
@@ -117,12 +120,17 @@ async fn run(
     let mut in_flight: HashMap<String, Option<Offset>> = HashMap::new();
     let mut tasks: JoinSet<Option<Offset>> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+    // Messages whose last pick made no report (unreadable record, log error...): left
+    // alone for a moment, so one bad record cannot keep the worker spinning.
+    let mut cooling: HashMap<String, tokio::time::Instant> = HashMap::new();
     loop {
         if *stop.borrow() {
             break;
         }
         let done = progress.applied();
         in_flight.retain(|_, report| report.is_none_or(|offset| offset > done));
+        let instant = tokio::time::Instant::now();
+        cooling.retain(|_, until| *until > instant);
         let now = now_ms();
         let mut wait = options.idle;
         match worker.views.due_messages(now, options.concurrency * 2) {
@@ -131,7 +139,7 @@ async fn run(
                     if tasks.len() >= options.concurrency {
                         break;
                     }
-                    if in_flight.contains_key(&id) {
+                    if in_flight.contains_key(&id) || cooling.contains_key(&id) {
                         continue;
                     }
                     in_flight.insert(id.clone(), None);
@@ -157,7 +165,10 @@ async fn run(
                 if let Some(id) = id {
                     match report {
                         Some(offset) => { in_flight.insert(id, Some(offset)); }
-                        None => { in_flight.remove(&id); }
+                        None => {
+                            in_flight.remove(&id);
+                            cooling.insert(id, tokio::time::Instant::now() + COOL_DOWN);
+                        }
                     }
                 }
             }
