@@ -11,6 +11,7 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod plugins;
+mod webchat;
 mod webhooks;
 
 pub use error::AppError;
@@ -54,7 +55,11 @@ pub struct AppState {
 /// The whole router.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/channels/{channel}/webhook", post(webhooks::webhook).get(webhooks::webhook))
+        .route(
+            "/channels/{channel}/webhook",
+            post(webhooks::webhook).get(webhooks::webhook).options(webchat::preflight),
+        )
+        .route("/channels/{channel}/webchat/stream", get(webchat::stream))
         .route("/channels/{channel}/webhook/{*rest}", post(webhooks::webhook).get(webhooks::webhook))
         .route("/customers", get(customers::find_customers))
         .route("/customers/{id}", get(customers::get_customer).patch(customers::patch_customer))
@@ -79,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         );
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/webchat.js", get(webchat::widget))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .nest("/v1", v1)

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the handlers'
 //! annotations so that it cannot drift from the code.
 
-use super::{conversations, customers, error, events, keys, messages, webhooks};
+use super::{conversations, customers, error, events, keys, messages, webchat, webhooks};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(title = "Seam API", description = "Omnichannel customers, conversations and events. Every `/v1` route except channel webhooks needs `Authorization: Bearer <api key>`; errors are `{\"error\": {\"code\", \"message\"}}`."),
     paths(
-        webhooks::webhook,
+        webhooks::webhook, webchat::stream,
         customers::get_customer, customers::find_customers, customers::timeline,
         customers::patch_customer, customers::merge, customers::unmerge,
         conversations::get_conversation, conversations::list, conversations::messages,

@@ -49,6 +49,7 @@ pub async fn webhook(
         ));
     };
     let (parts, body) = request.into_parts();
+    let origin = parts.headers.get(axum::http::header::ORIGIN).cloned();
     let too_large = || {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,7 +102,11 @@ pub async fn webhook(
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     metrics.webhook(&ch.id, if count > 0 && duplicates == count { "duplicate" } else { "accepted" });
     tracing::debug!(channel = ch.id, events = count, duplicates, "webhook accepted");
-    Ok(plugin_response(outcome.response))
+    let mut response = plugin_response(outcome.response);
+    if ch.kind == super::webchat::WEB_KIND {
+        super::webchat::allow_origin(&mut response, origin.as_ref());
+    }
+    Ok(response)
 }
 
 fn plugin_response(r: crate::runtime::bindings::channel::HttpResponse) -> Response {
