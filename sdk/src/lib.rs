@@ -14,7 +14,9 @@
 //! - [`log`], [`kv`], [`config`], [`http`]: the host imports, each usable only if the
 //!   plugin's manifest (`seam.toml`) grants it;
 //! - [`json`], [`signature`]: helpers every connector needs (parsing bodies into clear
-//!   errors, constant-time HMAC checks);
+//!   errors, constant-time HMAC checks); `delivery` (feature `connector`): helpers for
+//!   `send` (reasons from answers, secrets redacted, several requests per message); `meta`:
+//!   Meta's webhook subscription check and signature;
 //! - `testing` (feature `testing`, native builds only): a harness that loads the compiled plugin into the real
 //!   Seam runtime in-process, so plugins are tested without a server.
 //!
@@ -85,10 +87,14 @@ pub mod types {
 pub mod config;
 #[cfg(feature = "connector")]
 pub mod connector;
+#[cfg(feature = "connector")]
+pub mod delivery;
 pub mod http;
 pub mod json;
 pub mod kv;
 pub mod log;
+#[cfg(feature = "connector")]
+pub mod meta;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod signature;

@@ -6,6 +6,7 @@ use crate::form::{self, FormField};
 use crate::inbound::IDENTITY_KIND;
 use crate::mail::{self, Mailbox};
 use base64::Engine as _;
+pub use seam_sdk::delivery::{SNIPPET_CHARS, retry_after_ms, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value, json};
@@ -22,9 +23,6 @@ pub const DEFAULT_SUBJECT: &str = "Message from support";
 
 /// Most bytes of all attachments of one message together (each is fetched from its URL).
 pub const MAX_ATTACHMENT_BYTES: usize = 4 * 1024 * 1024;
-
-/// Most characters of a response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// Which HTTP mail API sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,27 +427,6 @@ pub fn build_request(
             }
         }
     }
-}
-
-/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
-/// trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
-/// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
-pub fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
 }
 
 /// The provider's own words in an error answer: SendGrid's `errors[].message` (with

@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub use seam_sdk::delivery::{SNIPPET_CHARS, retry_after_ms, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value, json};
@@ -62,9 +63,6 @@ pub const RETRY_CODES: &[&str] = &["QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"];
 
 /// FCM error codes meaning the access token is not accepted.
 pub const AUTH_CODES: &[&str] = &["THIRD_PARTY_AUTH_ERROR", "UNAUTHENTICATED", "PERMISSION_DENIED"];
-
-/// Most characters of a non-FCM response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// What the channel is.
 pub fn channel_info() -> ChannelInfo {
@@ -257,27 +255,6 @@ pub fn build_request(message: &OutboundMessage, config: &SendConfig) -> Result<R
     let body = message_body(message, &config.title)?;
     Ok(Request::post_json(&config.send_url(), &body)
         .header("authorization", &format!("Bearer {}", config.access_token)))
-}
-
-/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
-/// trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
-/// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
-pub fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
 }
 
 /// An FCM v1 error answer: `{"error": {"code": 404, "message", "status": "NOT_FOUND",

@@ -38,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub use seam_sdk::delivery::{SNIPPET_CHARS, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value, json};
@@ -57,9 +58,6 @@ pub const MAX_TEXT_LENGTH: u32 = 4096;
 /// Longest caption of a photo, video, document..., in characters. Longer text is sent as a
 /// message of its own before the attachment.
 pub const MAX_CAPTION_LENGTH: usize = 1024;
-
-/// Most characters of a response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// What replaces the bot token in any text that could contain it.
 pub const TOKEN_PLACEHOLDER: &str = "<bot-token>";
@@ -1152,21 +1150,6 @@ fn redact_result(result: DeliveryResult, token: &str) -> DeliveryResult {
         }),
         accepted => accepted,
     }
-}
-
-/// At most [`SNIPPET_CHARS`] characters of `body` (lossy UTF-8, trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
 }
 
 /// What a Bot API answer to a send method means.

@@ -60,6 +60,7 @@
 
 pub mod codec;
 
+pub use seam_sdk::delivery::{SNIPPET_CHARS, retry_after_ms, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value};
@@ -99,9 +100,6 @@ pub const ERROR_RATE_LIMITED: u32 = 20429;
 
 /// Twilio error code: the recipient replied STOP to this sender.
 pub const ERROR_UNSUBSCRIBED: u32 = 21610;
-
-/// Most characters of a response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// What the channel is.
 pub fn channel_info() -> ChannelInfo {
@@ -995,27 +993,6 @@ pub fn build_request(message: &OutboundMessage, config: &SendConfig) -> Result<R
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body(codec::form_encode(&fields).into_bytes()))
-}
-
-/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
-/// trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
-/// A `Retry-After` header in whole seconds, as milliseconds (HTTP dates are not understood).
-pub fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
 }
 
 /// Twilio's error body (`{"code": 21211, "message": "...", "more_info": "...", "status": 400}`):

@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub use seam_sdk::delivery::{SNIPPET_CHARS, retry_after_ms, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Value, json};
@@ -38,9 +39,6 @@ pub const TOKEN_HEADER: &str = "x-seam-token";
 
 /// The identity kind given to senders when `field-sender-kind` is not set.
 pub const DEFAULT_SENDER_KIND: &str = "webhook";
-
-/// Most characters of a response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// Unix times whose magnitude is below this are seconds; the rest are milliseconds.
 pub const SECONDS_LIMIT: i64 = 100_000_000_000;
@@ -524,27 +522,6 @@ pub fn build_request(message: &OutboundMessage, url: &str, authorization: Option
         request = request.header("authorization", auth);
     }
     request
-}
-
-/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
-/// trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
-/// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
-pub fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
 }
 
 /// The `id` member of a JSON response body as text, if any.

@@ -2,6 +2,8 @@
 //! Pure functions; only [`deliver`]'s transport touches the network.
 
 use crate::inbound::{IDENTITY_KIND, error_summary};
+pub use seam_sdk::delivery::{SNIPPET_CHARS, Sent, retry_after_ms, snippet};
+use seam_sdk::delivery::{redact_result, send_parts};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value, json};
@@ -22,9 +24,6 @@ pub const THROTTLING_CODES: &[i64] = &[4, 80007, 130429, 131048, 131056];
 /// 1: unknown error; 2: service unavailable; 131000: something went wrong; 131016: service
 /// overloaded.
 pub const TRANSIENT_CODES: &[i64] = &[1, 2, 131000, 131016];
-
-/// Most characters of a non-Graph response body quoted in a delivery result.
-pub const SNIPPET_CHARS: usize = 200;
 
 /// Where and how `send` reaches the Graph API.
 #[derive(Clone, PartialEq, Eq)]
@@ -288,27 +287,6 @@ pub fn build_requests(message: &OutboundMessage, config: &SendConfig) -> Result<
         .collect())
 }
 
-/// At most [`SNIPPET_CHARS`] characters of `body` for a delivery reason (lossy UTF-8,
-/// trimmed, `…` marking a cut).
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    if text.chars().count() <= SNIPPET_CHARS {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(SNIPPET_CHARS - 1).collect();
-    cut.push('…');
-    cut
-}
-
-/// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
-pub fn retry_after_ms(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
-}
-
 /// A Graph API error answer, `{"error": {"message", "type", "code", "error_subcode",
 /// "error_data": {"details"}, "fbtrace_id"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,30 +360,6 @@ pub fn classify_error(error: &HttpError, api_base: &str) -> DeliveryResult {
     }
 }
 
-/// `text` with every occurrence of `secret` replaced, so a token never reaches a reason.
-fn redact(text: String, secret: &str) -> String {
-    if secret.is_empty() || !text.contains(secret) { text } else { text.replace(secret, "<access-token>") }
-}
-
-/// A failed result in words, for a warning.
-fn failure_text(result: &DeliveryResult) -> String {
-    match result {
-        DeliveryResult::Accepted(id) => format!("accepted as {id}"),
-        DeliveryResult::Rejected(reason) => format!("rejected: {reason}"),
-        DeliveryResult::RetryLater(hint) => format!("refused for now: {}", hint.reason),
-    }
-}
-
-/// What came of a send.
-#[derive(Debug)]
-pub struct Sent {
-    /// The result for the host.
-    pub result: DeliveryResult,
-    /// Parts of a several-message send that failed after the first was accepted (the host
-    /// is told "accepted", since retrying would send the first parts again): worth logging.
-    pub warnings: Vec<String>,
-}
-
 /// Sends `message` with `config` through `transport` (the real one is
 /// [`seam_sdk::http::send`]) and classifies the outcome.
 ///
@@ -418,19 +372,15 @@ pub fn deliver(
     config: Result<SendConfig, String>,
     mut transport: impl FnMut(&Request) -> Result<Response, HttpError>,
 ) -> Sent {
-    let rejected = |reason: String| Sent { result: DeliveryResult::Rejected(reason), warnings: Vec::new() };
     let config = match config {
         Ok(config) => config,
-        Err(reason) => return rejected(reason),
+        Err(reason) => return Sent::rejected(reason),
     };
     let requests = match build_requests(message, &config) {
         Ok(requests) => requests,
-        Err(reason) => return rejected(reason),
+        Err(reason) => return Sent::rejected(reason),
     };
-    let total = requests.len();
-    let mut first_id = None;
-    let mut warnings = Vec::new();
-    for (n, request) in requests.iter().enumerate() {
+    send_parts(&requests, &message.id, |request| {
         let result = match transport(request) {
             Ok(response) => classify_response(
                 response.status,
@@ -440,34 +390,6 @@ pub fn deliver(
             ),
             Err(error) => classify_error(&error, &config.api_base),
         };
-        let result = match result {
-            DeliveryResult::Accepted(id) => DeliveryResult::Accepted(id),
-            DeliveryResult::Rejected(reason) => {
-                DeliveryResult::Rejected(redact(reason, &config.access_token))
-            }
-            DeliveryResult::RetryLater(hint) => DeliveryResult::RetryLater(RetryHint {
-                after_ms: hint.after_ms,
-                reason: redact(hint.reason, &config.access_token),
-            }),
-        };
-        match (result, first_id.is_some()) {
-            (DeliveryResult::Accepted(id), false) => first_id = Some(id),
-            (DeliveryResult::Accepted(_), true) => {}
-            (failure, false) => return Sent { result: failure, warnings },
-            (failure, true) => {
-                let skipped = match total - (n + 1) {
-                    0 => String::new(),
-                    1 => format!("; part {total} was not tried"),
-                    _ => format!("; parts {} to {total} were not tried", n + 2),
-                };
-                warnings.push(format!(
-                    "part {} of {total} was not sent: {}{skipped}",
-                    n + 1,
-                    failure_text(&failure)
-                ));
-                break;
-            }
-        }
-    }
-    Sent { result: DeliveryResult::Accepted(first_id.unwrap_or_else(|| message.id.clone())), warnings }
+        redact_result(result, &config.access_token, "<access-token>")
+    })
 }
