@@ -2,12 +2,22 @@
 # Runs every test of Seam: formatting, clippy (-D warnings) and the whole workspace's tests
 # (unit tests, the SDK harness tests of the example plugin, and the end-to-end tests in
 # tests/tests/ against real compiled plugins and real local HTTP servers).
-# Works on a fresh machine: it installs the wasm target the plugins are built for.
+# Works on a fresh machine: it installs the wasm target the plugins are built for and the
+# SMTP server the email tests send to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== setup: wasm32-wasip2 target"
 rustup target add wasm32-wasip2
+
+echo "== setup: SMTP server for the email tests (Debian's python3-aiosmtpd)"
+# tests/tests/smtp.rs starts tests/smtp/relay.py, a real SMTP server on loopback.
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q python3-aiosmtpd
+fi
 
 echo "== rustfmt"
 cargo fmt --all --check

@@ -27,6 +27,7 @@
 //! plugin = "telegram-connector"       # a bundled plugin by name, or a plugin directory
 //! config = { bot-token = { env = "TG_TOKEN" }, secret = { env = "TG_SECRET" } }
 //! http = ["http://127.0.0.1:9000"]    # replaces the manifest's capabilities.http
+//! smtp = ["smtp://127.0.0.1:2525"]    # replaces the manifest's capabilities.smtp
 //! rate-limit = 30                     # sends per second at most
 //! ```
 
@@ -199,6 +200,10 @@ pub struct ChannelConfig {
     /// manifest's `capabilities.http`: e.g. a regional API endpoint or a test stand-in.
     #[serde(default)]
     pub http: Option<Vec<String>>,
+    /// SMTP relays the connector may reach (`smtp://host[:port]`), replacing its manifest's
+    /// `capabilities.smtp`: the company's own relay, or a test server.
+    #[serde(default)]
+    pub smtp: Option<Vec<String>>,
     /// Most sends per second through this channel (the provider's rate limit). Unset: no limit.
     #[serde(default)]
     pub rate_limit: Option<f64>,

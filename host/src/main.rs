@@ -117,6 +117,7 @@ fn main() -> Result<()> {
 
 async fn serve(options: ServeOptions) -> Result<()> {
     let host = server::start(&options).await.context("seam could not start")?;
+    let listener = server::bind(options.listen).await.context("seam could not start")?;
     println!();
     println!("  Seam is running at http://{}", options.listen);
     println!("  health:   http://{}/healthz", options.listen);
@@ -145,6 +146,6 @@ async fn serve(options: ServeOptions) -> Result<()> {
     }
     println!();
     println!("  Press Ctrl-C to stop.");
-    server::serve(host, options.listen).await?;
+    server::serve(host, listener).await?;
     Ok(())
 }

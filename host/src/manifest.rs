@@ -98,6 +98,11 @@ pub struct Capabilities {
     /// request is denied until the operator lists hosts in their copy of the manifest.
     #[serde(default)]
     pub http: Option<Vec<String>>,
+    /// Grants `seam:plugin/smtp` to these relays: `smtp://host[:port]` (port 587 when not
+    /// given; `*` for any), checked like `http` destinations (a private or loopback address
+    /// must be named as a literal IP). Absent: the plugin may not import `seam:plugin/smtp`.
+    #[serde(default)]
+    pub smtp: Option<Vec<String>>,
 }
 
 impl Capabilities {
@@ -109,6 +114,18 @@ impl Capabilities {
             .flatten()
             .enumerate()
             .map(|(i, r)| crate::runtime::caps::http::HostRule::parse(r).map_err(|m| (i, m)))
+            .collect()
+    }
+
+    /// The parsed `smtp` relays (none if absent); the error names the index of the first
+    /// bad one and why.
+    pub fn smtp_rules(&self) -> Result<Vec<crate::runtime::caps::http::HostRule>, (usize, String)> {
+        use crate::runtime::caps::{http::HostRule, smtp::SMTP_SCHEMES};
+        self.smtp
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| HostRule::parse_with(r, SMTP_SCHEMES).map_err(|m| (i, m)))
             .collect()
     }
 }
@@ -291,6 +308,7 @@ impl Manifest {
             ));
         }
         self.capabilities.http_rules().map_err(|(i, m)| invalid(&format!("capabilities.http[{i}]"), m))?;
+        self.capabilities.smtp_rules().map_err(|(i, m)| invalid(&format!("capabilities.smtp[{i}]"), m))?;
         for key in self.config.keys() {
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 return Err(invalid(
@@ -341,6 +359,7 @@ log = true
 clock = true
 kv = { quota-bytes = 1024 }
 http = ["https://api.example.com", "http://127.0.0.1:*"]
+smtp = ["smtp://smtp.example.com", "smtp://127.0.0.1:2525"]
 [limits]
 memory-mb = 8
 [config.token]
@@ -387,6 +406,10 @@ required = true
             (GOOD.replace("memory-mb = 8", "memory-mb = 0"), "field `limits.memory-mb`"),
             (GOOD.replace("demo.wasm", "../../etc/x.wasm"), "field `component`"),
             (GOOD.replace("https://api.example.com", "api.example.com"), "field `capabilities.http[0]`"),
+            (
+                GOOD.replace("smtp://smtp.example.com", "https://smtp.example.com"),
+                "field `capabilities.smtp[0]`",
+            ),
             (GOOD.replace("kind = \"router\"", "kind = \"robot\""), "robot"),
         ];
         for (text, want) in cases {

@@ -228,6 +228,7 @@ fn default_channel(settings: &sled::Tree) -> Result<(Vec<ChannelConfig>, Option<
         plugin: "webhook-connector".into(),
         config,
         http: None,
+        smtp: None,
         rate_limit: None,
     };
     Ok((vec![channel], created.then_some(secret)))
@@ -250,6 +251,10 @@ pub async fn load_channel(runtime: &Runtime, channel: &ChannelConfig) -> Result<
         // The operator's list replaces the manifest's: checked like a manifest's at load.
         source.manifest.capabilities.http = Some(http.clone());
         source.manifest.capabilities.http_rules().map_err(|(i, m)| format!("http[{i}]: {m}"))?;
+    }
+    if let Some(smtp) = &channel.smtp {
+        source.manifest.capabilities.smtp = Some(smtp.clone());
+        source.manifest.capabilities.smtp_rules().map_err(|(i, m)| format!("smtp[{i}]: {m}"))?;
     }
     let values = resolve_config(&channel.config).map_err(|e| format!("config: {e}"))?;
     let (loaded, _) = runtime.load(source, &values).await.map_err(|e| e.to_string())?;
@@ -335,10 +340,11 @@ pub fn resolve_config(table: &toml::Table) -> Result<BTreeMap<String, String>, S
     Ok(values)
 }
 
-/// Serves `host` on `listen` until Ctrl-C or SIGTERM; then finishes the requests and the
-/// sends under way (their outcomes recorded in the log) before returning.
-pub async fn serve(host: Host, listen: SocketAddr) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))?;
+/// Serves `host` on `listener` (see [`bind`]) until Ctrl-C or SIGTERM; then finishes the
+/// requests and the sends under way (their outcomes recorded in the log) before returning.
+pub async fn serve(host: Host, listener: tokio::net::TcpListener) -> Result<(), ServeError> {
+    // Only for the error message, should serving fail.
+    let listen = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let app = api::router(host.state);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -351,6 +357,12 @@ pub async fn serve(host: Host, listen: SocketAddr) -> Result<(), ServeError> {
         delivery.shutdown().await;
     }
     served
+}
+
+/// Binds `listen`: done before announcing the host, so "running" means connections are
+/// accepted, and a port in use is reported before anything else.
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(listen).await.map_err(|e| ServeError::Listen(listen, e))
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (how service managers and containers stop a process).

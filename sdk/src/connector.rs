@@ -23,7 +23,8 @@ pub mod world {
     crate::world_exports!(
         "seam:plugin/connector",
         "__export_connector_world",
-        "::seam_sdk::connector::world"
+        "::seam_sdk::connector::world",
+        "seam:plugin/smtp@0.1.0" => crate::bindings::seam::plugin::smtp
     );
 }
 

@@ -11,7 +11,7 @@
 //!
 //! # Layout
 //! - [`types`], [`connector`], [`router`]: the WIT types and the traits to implement;
-//! - [`log`], [`kv`], [`config`], [`http`]: the host imports, each usable only if the
+//! - [`log`], [`kv`], [`config`], [`http`], [`smtp`]: the host imports, each usable only if the
 //!   plugin's manifest (`seam.toml`) grants it;
 //! - [`json`], [`signature`]: helpers every connector needs (parsing bodies into clear
 //!   errors, constant-time HMAC checks); `delivery` (feature `connector`): helpers for
@@ -53,7 +53,7 @@ pub mod bindings {
 /// interface the worlds share (so connector and router code use the same types).
 #[allow(unused_macros)]
 macro_rules! world_exports {
-    ($world:literal, $export_macro:literal, $module:literal) => {
+    ($world:literal, $export_macro:literal, $module:literal $(, $name:literal => $path:path)*) => {
         wit_bindgen::generate!({
             path: "../wit",
             world: $world,
@@ -72,6 +72,7 @@ macro_rules! world_exports {
                 "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
                 "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
                 "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+                $($name: $path,)*
             },
         });
     };
@@ -98,6 +99,7 @@ pub mod meta;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod signature;
+pub mod smtp;
 #[cfg(all(not(target_arch = "wasm32"), feature = "testing"))]
 pub mod testing;
 

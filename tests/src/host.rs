@@ -52,6 +52,12 @@ impl TestHost {
     /// Starts a host in scratch directory `name` with config text `config` (identity rules
     /// and so on are appended to the three channels by callers that need them).
     pub async fn start(name: &str, config: &str) -> TestHost {
+        Self::start_with(name, config, Vec::new()).await
+    }
+
+    /// [`TestHost::start`], trusting the root certificates in the PEM files `extra_ca` for
+    /// outbound TLS (as `seam serve --extra-ca`).
+    pub async fn start_with(name: &str, config: &str, extra_ca: Vec<PathBuf>) -> TestHost {
         let dir = crate::scratch(name);
         let config_file = dir.join("seam.config.toml");
         std::fs::write(&config_file, config).expect("write config");
@@ -59,6 +65,7 @@ impl TestHost {
             data_dir: dir.join("data"),
             config: Some(config_file),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra_ca,
             ..ServeOptions::default()
         };
         let host = server::start(&options).await.expect("host starts");

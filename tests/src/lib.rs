@@ -92,6 +92,7 @@ pub async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json:
 
 pub mod host;
 pub mod providers;
+pub mod smtp;
 pub mod standin;
 
 /// A provider fixture from `tests/fixtures/<path>`, parsed as JSON.

@@ -15,11 +15,14 @@ wasmtime::component::bindgen!({
             import seam:plugin/log@0.1.0;
             import seam:plugin/kv@0.1.0;
             import seam:plugin/config@0.1.0;
+            import seam:plugin/smtp@0.1.0;
             export seam:plugin/channel@0.1.0;
             export seam:plugin/routing@0.1.0;
         }
     ",
     world: "seam:host/host",
+    // Talking to a relay waits on the network: the one async import.
+    imports: { "seam:plugin/smtp.send": async },
     exports: { default: async },
     additional_derives: [serde::Serialize, serde::Deserialize],
 });

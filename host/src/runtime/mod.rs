@@ -104,6 +104,7 @@ pub struct Runtime {
     slots: Arc<RwLock<HashMap<String, Arc<Slot>>>>,
     recycler: instances::Recycler,
     tls: Arc<rustls::ClientConfig>,
+    extra_roots: Arc<[Vec<u8>]>,
 }
 
 /// Why the runtime could not start.
@@ -134,9 +135,11 @@ impl Runtime {
         let cache = ArtifactCache::new(&engine, options.cache_dir.clone())?;
         let recycler = instances::Recycler::start(engine.clone())?;
         let tls = caps::outbound::tls_config(&options.extra_tls_roots)?;
+        let extra_roots = options.extra_tls_roots.iter().map(|c| c.to_vec()).collect();
         Ok(Runtime {
             recycler,
             tls,
+            extra_roots,
             engine,
             linker: Arc::new(linker),
             cache: Arc::new(cache),

@@ -262,13 +262,23 @@ impl Runtime {
                 message: format!("capabilities.http[{i}]: {m}"),
             })?
             .into();
+        let smtp_rules = manifest
+            .capabilities
+            .smtp_rules()
+            .map_err(|(i, m)| LoadError::Capability {
+                plugin: name.clone(),
+                message: format!("capabilities.smtp[{i}]: {m}"),
+            })?
+            .into();
         let env = Arc::new(PluginEnv {
             name: name.as_str().into(),
             manifest,
             config,
             kv,
             http_rules,
+            smtp_rules,
             tls: self.tls.clone(),
+            extra_roots: self.extra_roots.clone(),
         });
         let stats = LoadStats { compile, link: linked.elapsed(), cache };
         let plugin = Arc::new(Plugin {

@@ -36,10 +36,15 @@ pub struct PluginEnv {
     pub kv: Option<KvNamespace>,
     /// Parsed `capabilities.http`.
     pub http_rules: Arc<[HostRule]>,
+    /// Parsed `capabilities.smtp`.
+    pub smtp_rules: Arc<[HostRule]>,
     /// The plugin name, shared with the HTTP policy.
     pub name: Arc<str>,
     /// TLS settings for outbound https.
     pub tls: Arc<rustls::ClientConfig>,
+    /// The operator's extra root certificates (DER), which SMTP relays are checked against
+    /// too.
+    pub extra_roots: Arc<[Vec<u8>]>,
 }
 
 /// Data of one call's store.

@@ -44,14 +44,21 @@
 //! header and body fields, never the multipart boundary), so a retry is recognised too.
 //!
 //! # Outbound
-//! The runtime cannot open SMTP connections yet, so `send` uses an HTTP mail API, chosen by
-//! `send-api` (see [`build_request`]): SendGrid v3 `POST {api-base}/v3/mail/send` (Bearer
-//! `api-key`, JSON) or Mailgun `POST {api-base}/v3/{mailgun-domain}/messages` (Basic
-//! `api:<api-key>`, form). The message goes from `from` to the `email` identity with its
-//! subject (else `default-subject`), its text as `text/plain`, `In-Reply-To` / `References`
-//! when it answers a message, Seam's id as `custom_args.seam_message_id` /
-//! `v:seam_message_id`, and its attachments fetched from their URLs and attached. Answers
-//! are mapped by [`classify_response`]: accepted with SendGrid's `X-Message-Id` or
+//! `send-api` chooses how `send` sends:
+//! - `smtp`: the message is built as RFC 5322 (see [`smtp::build_message`]) and handed to the
+//!   operator's relay (`smtp-host`, `smtp-port`, `smtp-security`, `smtp-username`,
+//!   `smtp-password`) through the host's `seam:plugin/smtp`; the relay must be listed in
+//!   `capabilities.smtp`. Its Message-ID is `seam.<id>@<from domain>`, the provider id that
+//!   bounces quote. A 5xx reply rejects the message, anything else is retried later.
+//! - `sendgrid` or `mailgun` (see [`build_request`]): SendGrid v3
+//!   `POST {api-base}/v3/mail/send` (Bearer `api-key`, JSON) or Mailgun
+//!   `POST {api-base}/v3/{mailgun-domain}/messages` (Basic `api:<api-key>`, form).
+//!
+//! Either way the message goes from `from` to the `email` identity with its subject (else
+//! `default-subject`), its text as `text/plain`, `In-Reply-To` / `References` when it
+//! answers a message, Seam's id (`X-Seam-Message-Id`, `custom_args.seam_message_id`,
+//! `v:seam_message_id`), and its attachments fetched from their URLs and attached. HTTP
+//! answers are mapped by [`classify_response`]: accepted with SendGrid's `X-Message-Id` or
 //! Mailgun's id (the Message-ID, which bounces of that message quote), 429 and 5xx retried
 //! later, other errors rejected with the provider's description.
 
@@ -61,6 +68,7 @@ pub mod form;
 mod inbound;
 pub mod mail;
 mod outbound;
+pub mod smtp;
 pub mod text;
 
 pub use inbound::*;
@@ -103,7 +111,7 @@ impl Connector for EmailConnector {
 
     fn send(message: OutboundMessage) -> DeliveryResult {
         let settings = SendConfig::from_lookup(config::get, config::secret);
-        let result = deliver(&message, settings, seam_sdk::http::send);
+        let result = deliver(&message, settings, seam_sdk::http::send, seam_sdk::smtp::send, now_secs());
         match &result {
             DeliveryResult::Accepted(_) => {}
             DeliveryResult::Rejected(reason) => {

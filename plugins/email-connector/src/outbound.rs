@@ -5,11 +5,13 @@
 use crate::form::{self, FormField};
 use crate::inbound::IDENTITY_KIND;
 use crate::mail::{self, Mailbox};
+use crate::smtp::SmtpSettings;
 use base64::Engine as _;
 pub use seam_sdk::delivery::{SNIPPET_CHARS, retry_after_ms, snippet};
 use seam_sdk::http::{HttpError, Request, Response};
 use seam_sdk::prelude::*;
 use seam_sdk::serde_json::{self, Map, Value, json};
+use seam_sdk::smtp::{Envelope, Relay, Reply, SmtpError};
 
 /// SendGrid's API base used when `api-base` is not set and `send-api` is `sendgrid`.
 pub const DEFAULT_SENDGRID_BASE: &str = "https://api.sendgrid.com";
@@ -31,6 +33,8 @@ pub enum SendApi {
     SendGrid,
     /// Mailgun `messages`.
     Mailgun,
+    /// An SMTP relay (`smtp-*` keys), through the host's `seam:plugin/smtp`.
+    Smtp,
 }
 
 impl SendApi {
@@ -39,6 +43,7 @@ impl SendApi {
         match self {
             SendApi::SendGrid => "SendGrid",
             SendApi::Mailgun => "Mailgun",
+            SendApi::Smtp => "SMTP",
         }
     }
 }
@@ -58,6 +63,8 @@ pub struct SendConfig {
     pub mailgun_domain: Option<String>,
     /// `default-subject`.
     pub default_subject: String,
+    /// The relay, when `send-api` is `smtp`.
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl std::fmt::Debug for SendConfig {
@@ -69,6 +76,7 @@ impl std::fmt::Debug for SendConfig {
             .field("from", &self.from)
             .field("mailgun_domain", &self.mailgun_domain)
             .field("default_subject", &self.default_subject)
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -76,8 +84,9 @@ impl std::fmt::Debug for SendConfig {
 impl SendConfig {
     /// The settings from config values looked up with `get` (plain keys) and `secret`
     /// (secrets); values are trimmed, blank ones count as unset. Errors name the key: a
-    /// missing or unknown `send-api`, a missing `api-key`, a `from` without an address, a
-    /// missing or malformed `mailgun-domain` for Mailgun.
+    /// missing or unknown `send-api`, a missing `api-key` (HTTP APIs), a `from` without an
+    /// address, a missing or malformed `mailgun-domain` for Mailgun, bad `smtp-*` settings
+    /// for SMTP ([`SmtpSettings::from_lookup`]).
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         secret: impl Fn(&str) -> Option<String>,
@@ -86,19 +95,30 @@ impl SendConfig {
         let api = match value(get("send-api")).map(|v| v.to_ascii_lowercase()).as_deref() {
             Some("sendgrid") => SendApi::SendGrid,
             Some("mailgun") => SendApi::Mailgun,
+            Some("smtp") => SendApi::Smtp,
             Some(other) => {
-                return Err(format!("config key `send-api` is `{other}`: expected `sendgrid` or `mailgun`"));
+                return Err(format!(
+                    "config key `send-api` is `{other}`: expected `sendgrid`, `mailgun` or `smtp`"
+                ));
             }
             None => {
-                return Err(
-                    "config key `send-api` is not set: `sendgrid` or `mailgun`, the API that sends email"
-                        .to_owned(),
-                );
+                return Err("config key `send-api` is not set: `sendgrid`, `mailgun` or `smtp`, the way \
+                            email is sent"
+                    .to_owned());
             }
         };
-        let api_key = value(secret("api-key")).ok_or_else(|| {
-            format!("secret `api-key` is not set: it is needed to call the {} API", api.name())
-        })?;
+        let smtp = match api {
+            SendApi::Smtp => Some(SmtpSettings::from_lookup(&get, &secret)?),
+            _ => None,
+        };
+        let api_key = match api {
+            SendApi::Smtp => {
+                smtp.as_ref().and_then(|s| s.login.as_ref()).map(|(_, p)| p.clone()).unwrap_or_default()
+            }
+            _ => value(secret("api-key")).ok_or_else(|| {
+                format!("secret `api-key` is not set: it is needed to call the {} API", api.name())
+            })?,
+        };
         let from_value = value(get("from")).ok_or_else(|| {
             "config key `from` is not set: the address messages are sent from, e.g. `Support <support@example.com>`"
                 .to_owned()
@@ -123,6 +143,7 @@ impl SendConfig {
         let default_base = match api {
             SendApi::SendGrid => DEFAULT_SENDGRID_BASE,
             SendApi::Mailgun => DEFAULT_MAILGUN_BASE,
+            SendApi::Smtp => "",
         };
         let api_base = value(get("api-base")).unwrap_or_else(|| default_base.to_owned());
         let default_subject = value(get("default-subject")).unwrap_or_else(|| DEFAULT_SUBJECT.to_owned());
@@ -133,13 +154,15 @@ impl SendConfig {
             from,
             mailgun_domain,
             default_subject: one_line(&default_subject),
+            smtp,
         })
     }
 
     /// The URL messages are POSTed to: `{api-base}/v3/mail/send` (SendGrid) or
-    /// `{api-base}/v3/{mailgun-domain}/messages` (Mailgun).
+    /// `{api-base}/v3/{mailgun-domain}/messages` (Mailgun); empty for SMTP.
     pub fn send_url(&self) -> String {
         match self.api {
+            SendApi::Smtp => String::new(),
             SendApi::SendGrid => format!("{}/v3/mail/send", self.api_base),
             SendApi::Mailgun => {
                 format!(
@@ -404,6 +427,7 @@ pub fn build_request(
 ) -> Result<Request, String> {
     let url = config.send_url();
     match config.api {
+        SendApi::Smtp => Err("SMTP sends no HTTP request".to_owned()),
         SendApi::SendGrid => Ok(Request::post_json(&url, &sendgrid_body(message, config, files)?)
             .header("authorization", &format!("Bearer {}", config.api_key))),
         SendApi::Mailgun => {
@@ -471,6 +495,7 @@ pub fn classify_response(
             SendApi::Mailgun => serde_json::from_slice::<Value>(body)
                 .ok()
                 .and_then(|v| v.get("id").and_then(Value::as_str).and_then(mail::clean_id)),
+            SendApi::Smtp => None,
         };
         return DeliveryResult::Accepted(
             id.filter(|i| !i.is_empty()).unwrap_or_else(|| message_id.to_owned()),
@@ -502,8 +527,8 @@ pub fn classify_error(error: &HttpError, what: &str) -> DeliveryResult {
     }
 }
 
-/// `result` with every occurrence of `secret` in its reason replaced, so the API key never
-/// reaches a reason.
+/// `result` with every occurrence of `secret` (the API key or SMTP password) in its reason
+/// replaced, so it never reaches a reason.
 fn redacted(result: DeliveryResult, secret: &str) -> DeliveryResult {
     let clean = |text: String| {
         if secret.is_empty() || !text.contains(secret) { text } else { text.replace(secret, "<api-key>") }
@@ -517,18 +542,21 @@ fn redacted(result: DeliveryResult, secret: &str) -> DeliveryResult {
     }
 }
 
-/// Sends `message` with `config` through `transport` (the real one is
-/// [`seam_sdk::http::send`]) and classifies the outcome.
+/// Sends `message` with `config` and classifies the outcome. HTTP goes through `transport`
+/// (the real one is [`seam_sdk::http::send`]), SMTP through `smtp_transport` (the real one
+/// is [`seam_sdk::smtp::send`]); `now` (seconds since the epoch) dates SMTP messages.
 ///
 /// A config error or a message that cannot be built is rejected without a request. Each
-/// attachment is first fetched from its URL (GET, through the same transport; at most
+/// attachment is first fetched from its URL (GET, through the HTTP transport; at most
 /// [`MAX_ATTACHMENT_BYTES`] together), then the message is sent in one request
-/// ([`build_request`]) and the answer classified ([`classify_response`]). The API key never
-/// appears in a reason.
+/// ([`build_request`]) and the answer classified ([`classify_response`]), or handed to the
+/// SMTP relay ([`crate::smtp::send`]). The API key or SMTP password never appears in a reason.
 pub fn deliver(
     message: &OutboundMessage,
     config: Result<SendConfig, String>,
     mut transport: impl FnMut(&Request) -> Result<Response, HttpError>,
+    smtp_transport: impl FnOnce(&Relay, &Envelope, &[u8]) -> Result<Reply, SmtpError>,
+    now: u64,
 ) -> DeliveryResult {
     let config = match config {
         Ok(config) => config,
@@ -566,6 +594,10 @@ pub fn deliver(
             }
             Err(result) => return result,
         }
+    }
+    if let (SendApi::Smtp, Some(settings)) = (config.api, &config.smtp) {
+        let result = crate::smtp::send(message, &config, settings, &files, now, smtp_transport);
+        return redacted(result, &config.api_key);
     }
     let request = match build_request(message, &config, &files) {
         Ok(request) => request,

@@ -874,6 +874,18 @@ fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     move |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }
 
+/// [`deliver`] for the HTTP APIs: any SMTP call fails the test.
+fn http_deliver(
+    message: &OutboundMessage,
+    config: Result<SendConfig, String>,
+    transport: impl FnMut(&Request) -> Result<Response, HttpError>,
+) -> DeliveryResult {
+    let no_smtp = |_: &seam_sdk::smtp::Relay, _: &seam_sdk::smtp::Envelope, _: &[u8]| -> Result<_, _> {
+        panic!("no SMTP call expected")
+    };
+    deliver(message, config, transport, no_smtp, 0)
+}
+
 fn sendgrid_config() -> SendConfig {
     SendConfig::from_lookup(
         lookup(&[
@@ -963,7 +975,8 @@ fn send_config_is_read_and_checked() {
         SendConfig::from_lookup(lookup(get), lookup(secret)).unwrap_err()
     };
     assert!(err(&[], &[("api-key", "k")]).contains("`send-api` is not set"));
-    assert!(err(&[("send-api", "smtp")], &[("api-key", "k")]).contains("`send-api` is `smtp`"));
+    assert!(err(&[("send-api", "fax")], &[("api-key", "k")]).contains("`send-api` is `fax`"));
+    assert!(err(&[("send-api", "smtp"), ("from", "a@b.c")], &[]).contains("`smtp-host` is not set"));
     assert!(err(&[("send-api", "sendgrid"), ("from", "a@b.c")], &[]).contains("secret `api-key`"));
     assert!(err(&[("send-api", "sendgrid")], &[("api-key", "k")]).contains("`from` is not set"));
     assert!(
@@ -1057,7 +1070,7 @@ fn mailgun_request_is_built() {
 #[test]
 fn unsendable_messages_are_rejected_before_any_request() {
     let never = |_: &Request| -> Result<Response, HttpError> { panic!("no request expected") };
-    let reject = |message: &OutboundMessage| match deliver(message, Ok(sendgrid_config()), never) {
+    let reject = |message: &OutboundMessage| match http_deliver(message, Ok(sendgrid_config()), never) {
         DeliveryResult::Rejected(reason) => reason,
         other => panic!("expected Rejected, got {other:?}"),
     };
@@ -1076,7 +1089,7 @@ fn unsendable_messages_are_rejected_before_any_request() {
     m.attachments = vec![Attachment { kind: AttachmentKind::Location, ..file_attachment("https://x/y") }];
     assert!(reject(&m).contains("location or contact"));
     same(
-        deliver(&outbound(Some("hi")), Err("config key `from` is not set".into()), never),
+        http_deliver(&outbound(Some("hi")), Err("config key `from` is not set".into()), never),
         DeliveryResult::Rejected("config key `from` is not set".into()),
     );
 }
@@ -1166,7 +1179,7 @@ fn deliver_fetches_attachments_then_sends() {
         file_attachment("https://files.acme.example/img/photo.jpg"),
     ];
     let mut seen = Vec::new();
-    let result = deliver(&message, Ok(sendgrid_config()), |request: &Request| {
+    let result = http_deliver(&message, Ok(sendgrid_config()), |request: &Request| {
         seen.push((request.method.clone(), request.url.clone()));
         Ok(if request.method == "GET" {
             if request.url.contains("photo") {
@@ -1202,7 +1215,7 @@ fn deliver_classifies_failures() {
     let mut message = outbound(Some("x"));
     message.attachments = vec![file_attachment("https://files.example/a.pdf")];
     let fetch = |status: u16| {
-        deliver(&message, Ok(sendgrid_config()), |r: &Request| {
+        http_deliver(&message, Ok(sendgrid_config()), |r: &Request| {
             assert_eq!(r.method, "GET", "the send is not tried when a file is missing");
             Ok(response(status, &[("retry-after", "3")], ""))
         })
@@ -1214,26 +1227,26 @@ fn deliver_classifies_failures() {
         ),
     );
     assert!(matches!(fetch(503), DeliveryResult::RetryLater(RetryHint { after_ms: Some(3000), .. })));
-    let denied = deliver(&message, Ok(sendgrid_config()), |_: &Request| Err(HttpError::Denied));
+    let denied = http_deliver(&message, Ok(sendgrid_config()), |_: &Request| Err(HttpError::Denied));
     same(
         denied,
         DeliveryResult::Rejected(
             "the host of attachment 0 url `https://files.example/a.pdf` is not in capabilities.http".into(),
         ),
     );
-    let big = deliver(&message, Ok(sendgrid_config()), |_: &Request| {
+    let big = http_deliver(&message, Ok(sendgrid_config()), |_: &Request| {
         Ok(Response { status: 200, headers: vec![], body: vec![0; MAX_ATTACHMENT_BYTES + 1] })
     });
     assert!(matches!(big, DeliveryResult::Rejected(r) if r.contains("over")));
 
     let plain = outbound(Some("x"));
-    let down = deliver(&plain, Ok(sendgrid_config()), |_: &Request| {
+    let down = http_deliver(&plain, Ok(sendgrid_config()), |_: &Request| {
         Err(HttpError::Transport("connection refused".into()))
     });
     assert!(
         matches!(down, DeliveryResult::RetryLater(RetryHint { reason, .. }) if reason.contains("connection refused"))
     );
-    let denied = deliver(&plain, Ok(mailgun_config()), |_: &Request| Err(HttpError::Denied));
+    let denied = http_deliver(&plain, Ok(mailgun_config()), |_: &Request| Err(HttpError::Denied));
     same(
         denied,
         DeliveryResult::Rejected(
@@ -1241,7 +1254,7 @@ fn deliver_classifies_failures() {
         ),
     );
     // The API key never reaches a reason, even when the provider echoes it.
-    let echoed = deliver(&plain, Ok(sendgrid_config()), |_: &Request| {
+    let echoed = http_deliver(&plain, Ok(sendgrid_config()), |_: &Request| {
         Ok(response(401, &[], r#"{"errors":[{"message":"bad key SG.key-123"}]}"#))
     });
     same(echoed, DeliveryResult::Rejected("SendGrid answered 401: bad key <api-key>".into()));
@@ -1256,3 +1269,5 @@ fn describes_the_channel() {
         ChannelFeatures::TEXT | ChannelFeatures::MEDIA | ChannelFeatures::DELIVERY_STATUS
     );
 }
+
+mod smtp;

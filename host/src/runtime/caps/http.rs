@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
+/// The schemes of `capabilities.http`, with their default ports.
+pub const HTTP_SCHEMES: &[(&str, u16)] = &[("http", 80), ("https", 443)];
+
 /// One allowed destination: `scheme://host[:port]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostRule {
@@ -30,17 +33,22 @@ enum HostPattern {
 }
 
 impl HostRule {
-    /// Parses `scheme://host[:port]`; host may be `*.domain`, an IP (IPv6 in brackets),
-    /// port may be `*`. Without a port, the scheme's default port is the only one allowed.
+    /// Parses an HTTP destination `http(s)://host[:port]` ([`HTTP_SCHEMES`]).
     pub fn parse(rule: &str) -> Result<Self, String> {
-        let (scheme, rest) = rule
-            .split_once("://")
-            .ok_or_else(|| format!("`{rule}` must look like `https://host` or `http://host:port`"))?;
+        Self::parse_with(rule, HTTP_SCHEMES)
+    }
+
+    /// Parses `scheme://host[:port]` for one of `schemes` (name, default port); host may be
+    /// `*.domain`, an IP (IPv6 in brackets), port may be `*`. Without a port, the scheme's
+    /// default port is the only one allowed.
+    pub fn parse_with(rule: &str, schemes: &[(&str, u16)]) -> Result<Self, String> {
+        let (scheme, rest) = rule.split_once("://").ok_or_else(|| {
+            format!("`{rule}` must look like `{}://host` or `{0}://host:port`", schemes[0].0)
+        })?;
         let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            _ => return Err(format!("`{rule}`: scheme must be http or https")),
+        let Some(&(_, default_port)) = schemes.iter().find(|(name, _)| *name == scheme) else {
+            let names: Vec<&str> = schemes.iter().map(|(name, _)| *name).collect();
+            return Err(format!("`{rule}`: scheme must be {}", names.join(" or ")));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
@@ -160,31 +168,43 @@ impl OutboundPolicy {
     /// [`Self::vet`], also returning the host name (lower-case, no brackets).
     async fn vet_host(rules: &[HostRule], uri: &http::Uri) -> Result<(SocketAddr, String), String> {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let host =
-            uri.host().ok_or("no host")?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = uri.host().ok_or("no host")?;
         let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
-        if !rules.iter().any(|r| r.matches(&scheme, &host, port)) {
-            return Err(format!("{scheme}://{host}:{port} is not in capabilities.http"));
-        }
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect(),
-        };
-        let first = *addrs.first().ok_or_else(|| format!("{host} resolves to no address"))?;
-        let checked = host.clone();
-        for addr in &addrs {
-            let ip = addr.ip();
-            if !is_public(ip) && !rules.iter().any(|r| r.names_ip(&scheme, ip, port)) {
-                return Err(format!(
-                    "{host} resolves to non-public address {ip}, which capabilities.http does not name literally"
-                ));
-            }
-        }
-        Ok((first, checked))
+        vet_destination(rules, "capabilities.http", &scheme, host, port).await
     }
+}
+
+/// Checks `scheme://host:port` against `rules` (the grant `field`), then resolves `host` and
+/// checks every address: the address to connect to and the host name (lower-case, no
+/// brackets), or why not.
+pub async fn vet_destination(
+    rules: &[HostRule],
+    field: &str,
+    scheme: &str,
+    host: &str,
+    port: u16,
+) -> Result<(SocketAddr, String), String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    if !rules.iter().any(|r| r.matches(scheme, &host, port)) {
+        return Err(format!("{scheme}://{host}:{port} is not in {field}"));
+    }
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect(),
+    };
+    let first = *addrs.first().ok_or_else(|| format!("{host} resolves to no address"))?;
+    for addr in &addrs {
+        let ip = addr.ip();
+        if !is_public(ip) && !rules.iter().any(|r| r.names_ip(scheme, ip, port)) {
+            return Err(format!(
+                "{host} resolves to non-public address {ip}, which {field} does not name literally"
+            ));
+        }
+    }
+    Ok((first, host))
 }
 
 type SendResult = wasmtime_wasi_http::Result<(

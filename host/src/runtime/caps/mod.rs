@@ -7,6 +7,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod outbound;
+pub mod smtp;
 
 use crate::manifest::Manifest;
 
@@ -21,6 +22,8 @@ pub fn check_imports<'a>(
             (manifest.capabilities.log, "capabilities.log = true")
         } else if name.starts_with("seam:plugin/kv@") {
             (manifest.capabilities.kv.is_some(), "capabilities.kv = { quota-bytes = N }")
+        } else if name.starts_with("seam:plugin/smtp@") {
+            (manifest.capabilities.smtp.is_some(), "capabilities.smtp = [\"smtp://relay.example.com:587\"]")
         } else if name.starts_with("wasi:http/") {
             (manifest.capabilities.http.is_some(), "capabilities.http = [\"https://host\"]")
         } else if name.starts_with("wasi:sockets/") {
