@@ -90,6 +90,7 @@ pub async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json:
     (port, seen)
 }
 
+pub mod browser;
 pub mod host;
 pub mod providers;
 pub mod smtp;

@@ -14,7 +14,7 @@
 //!  "sent_at": 1700000000000}
 //! ```
 //!
-//! - `visitor` (required): the random id the widget keeps in localStorage, 8-64 characters
+//! - `visitor` (required): the random id the widget keeps in localStorage, 16-64 characters
 //!   of `A-Z a-z 0-9 _ -`;
 //! - `id` (required): the widget's id of this post, 1-64 characters of the same alphabet;
 //! - `text` (optional, at most 4,000 characters): a chat message; without it, `email` or
@@ -74,8 +74,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest text one message may have, in Unicode scalar values (both directions).
 pub const MAX_TEXT_CHARS: usize = 4000;
 
-/// Fewest characters of a visitor id.
-pub const MIN_VISITOR_CHARS: usize = 8;
+/// Fewest characters of a visitor id. The id is all a visitor's reply stream is opened with,
+/// so it must be hard to guess; the host's stream refuses shorter ones too.
+pub const MIN_VISITOR_CHARS: usize = 16;
 
 /// Most characters of a visitor id or a message id.
 pub const MAX_ID_CHARS: usize = 64;
@@ -130,7 +131,7 @@ pub fn is_valid_id(value: &str, min: usize, max: usize) -> bool {
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Whether `value` is a well-formed visitor id (8-64 characters of `A-Z a-z 0-9 _ -`).
+/// Whether `value` is a well-formed visitor id (16-64 characters of `A-Z a-z 0-9 _ -`).
 pub fn is_valid_visitor(value: &str) -> bool {
     is_valid_id(value, MIN_VISITOR_CHARS, MAX_ID_CHARS)
 }

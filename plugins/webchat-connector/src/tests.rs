@@ -142,10 +142,10 @@ fn plain_message_from_the_widget() {
 
 #[test]
 fn minimal_message_has_no_extras_or_time() {
-    let events = accepted(&post(&json!({"visitor": "abcdefgh", "id": "1", "text": "hi"})));
+    let events = accepted(&post(&json!({"visitor": "abcdefgh12345678", "id": "1", "text": "hi"})));
     assert_eq!(events.len(), 1);
     let m = message(&events[0]);
-    assert_eq!(m.external_id, "abcdefgh:1");
+    assert_eq!(m.external_id, "abcdefgh12345678:1");
     assert_eq!(m.sent_at, None);
     assert_eq!(m.extras, None);
 }
@@ -157,7 +157,7 @@ fn same_post_gives_same_external_id_and_posts_differ() {
     assert_eq!(message(&a[2]).external_id, message(&b[2]).external_id);
     let c = accepted(&post(&with(full_post(), "id", json!("c_1700000000000_2"))));
     assert_ne!(message(&a[2]).external_id, message(&c[2]).external_id);
-    let d = accepted(&post(&with(full_post(), "visitor", json!("v_other_visitor"))));
+    let d = accepted(&post(&with(full_post(), "visitor", json!("v_other_visitor_0001"))));
     assert_ne!(message(&a[2]).external_id, message(&d[2]).external_id);
 }
 
@@ -226,6 +226,7 @@ fn fractional_sent_at_is_cut_to_milliseconds() {
 fn bad_visitor_ids_are_malformed() {
     for bad in [
         json!("short"),
+        json!("v_0123456789a"),
         json!("has space in it"),
         json!("v_ünïcode_id"),
         json!("x".repeat(65)),
@@ -234,7 +235,7 @@ fn bad_visitor_ids_are_malformed() {
         let err = malformed(&with(full_post(), "visitor", bad.clone()));
         assert!(err.contains("`visitor`"), "{bad}: {err}");
     }
-    assert!(is_valid_visitor("abcdefgh") && is_valid_visitor(&"A-_9".repeat(16)));
+    assert!(is_valid_visitor("abcdefgh12345678") && is_valid_visitor(&"A-_9".repeat(16)));
     assert!(!is_valid_visitor("abcdefg") && !is_valid_visitor(&"a".repeat(65)));
     let err = malformed(&without(full_post(), &["visitor"]));
     assert!(err.contains("missing `visitor`"), "{err}");

@@ -38,8 +38,13 @@
   contact.appendChild(email); contact.appendChild(save);
   box.appendChild(head); box.appendChild(log); box.appendChild(form); box.appendChild(contact);
 
+  var looks = {
+    visitor: "margin:4px 0 4px 40px;padding:6px 8px;border-radius:8px;background:#2b6cb0;color:#fff",
+    agent: "margin:4px 40px 4px 0;padding:6px 8px;border-radius:8px;background:#edf2f7;color:#1a202c",
+    system: "margin:4px 0;color:#718096;font-style:italic;font-size:12px;text-align:center"
+  };
   function show(who, text) {
-    var line = el("div", { "class": "seam-" + who, style: "margin:4px 0;text-align:" + (who === "visitor" ? "right" : "left") }, text);
+    var line = el("div", { "class": "seam-" + who, style: looks[who] }, text);
     log.appendChild(line);
     log.scrollTop = log.scrollHeight;
   }
