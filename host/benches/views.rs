@@ -111,6 +111,7 @@ fn main() {
             progress,
             channels,
             normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
+            webchat: Default::default(),
         };
         let app = seam::api::router(state);
         let mut ids = Vec::new();

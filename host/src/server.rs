@@ -173,8 +173,17 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         channels.clone(),
         DeliveryOptions::default(),
     );
-    let state =
-        AppState { runtime, keys, plugin_roots: Some(roots), log, views, progress, channels, normalizer };
+    let state = AppState {
+        runtime,
+        keys,
+        plugin_roots: Some(roots),
+        log,
+        views,
+        progress,
+        channels,
+        normalizer,
+        webchat: Default::default(),
+    };
     Ok(Host { state, new_admin_key, new_webhook_secret, delivery: Some(delivery) })
 }
 

@@ -123,5 +123,6 @@ pub fn app_state(runtime: Runtime, keys: seam::api::auth::ApiKeys, db: &sled::Db
         progress,
         channels,
         normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
+        webchat: Default::default(),
     }
 }

@@ -103,3 +103,85 @@ async fn a_visitor_chats_and_gets_the_agents_reply_live() {
     let (status, _) = host.api("GET", "/v1/channels/web/webchat/stream?visitor=short", None, None).await;
     assert_eq!(status, 400);
 }
+
+/// The id (log offset) of the first event in an SSE text.
+fn first_event_id(sse: &str) -> u64 {
+    sse.lines().find_map(|l| l.strip_prefix("id:")).and_then(|v| v.trim().parse().ok()).expect("an event id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_visitor_gets_the_history_and_what_it_missed() {
+    let host = TestHost::start("webchat-history", CONFIG).await;
+    assert_eq!(
+        post(&host, ORIGIN, json!({"visitor": VISITOR, "id": "c_1", "text": "Здравствуйте"})).await.status(),
+        200
+    );
+    host.settle().await;
+    let customer = host.customer(&format!("web:{VISITOR}")).await;
+    let conversation = customer["open_conversation"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}/messages");
+
+    // The visitor is connected for the first reply, then leaves; two replies come while away.
+    let stream = format!("{}?visitor={VISITOR}", host.url("/v1/channels/web/webchat/stream"));
+    let reader = read_stream(&host, stream.clone(), "first reply", Duration::from_secs(20));
+    let replier = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        send(&host, &path, json!({"text": "first reply"})).await
+    };
+    let (seen, _) = tokio::join!(reader, replier);
+    let last_seen = first_event_id(&seen.expect("the first reply streamed"));
+    let second = send(&host, &path, json!({"text": "second reply"})).await;
+    let third = send(&host, &path, json!({"text": "third reply"})).await;
+    for reply in [&second, &third] {
+        wait_status(&host, reply["id"].as_str().unwrap(), "sent").await;
+    }
+
+    // Back with Last-Event-ID: the two missed replies, in order, and then they are delivered.
+    let response = host
+        .http
+        .get(&stream)
+        .header("origin", ORIGIN)
+        .header("last-event-id", last_seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("third reply") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("missed replies")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(!text.contains("first reply"), "nothing twice: {text}");
+    let (second_at, third_at) =
+        (text.find("second reply").expect("second"), text.find("third reply").unwrap());
+    assert!(second_at < third_at, "in order: {text}");
+    wait_status(&host, third["id"].as_str().unwrap(), "delivered").await;
+
+    // A reloaded page asks for the history: this channel's messages, oldest first.
+    let (status, history) =
+        host.api("GET", &format!("/v1/channels/web/webchat/history?visitor={VISITOR}"), None, None).await;
+    assert_eq!(status, 200, "{history}");
+    let items: Vec<(String, String)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["from"].as_str().unwrap().to_owned(), i["text"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [
+        ("visitor", "Здравствуйте"),
+        ("agent", "first reply"),
+        ("agent", "second reply"),
+        ("agent", "third reply"),
+    ];
+    assert_eq!(items, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    assert!(history["after"].as_u64().unwrap() >= last_seen);
+    let (_, nobody) = host
+        .api("GET", "/v1/channels/web/webchat/history?visitor=v_ffffffffffffffffffffffffffffffff", None, None)
+        .await;
+    assert_eq!(nobody["items"], json!([]));
+    let (status, _) = host.api("GET", "/v1/channels/web/webchat/history?visitor=short", None, None).await;
+    assert_eq!(status, 400);
+}

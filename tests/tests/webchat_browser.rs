@@ -63,6 +63,17 @@ async fn a_visitor_chats_in_the_browser_and_sees_the_reply_live() {
     browser.wait_text(".seam-agent", reply).await;
     wait_status(&host, sent["id"].as_str().unwrap(), "delivered").await;
     let shot = browser.screenshot("webchat-widget").await;
+
+    // A reload shows the conversation again, and replies keep arriving live.
+    client.refresh().await.unwrap();
+    browser.wait_text(".seam-visitor", text).await;
+    browser.wait_text(".seam-agent", reply).await;
+    let later = "Заказ 1042 отправлен сегодня";
+    send(&host, &format!("/v1/conversations/{conversation}/messages"), json!({"text": later})).await;
+    browser.wait_text(".seam-agent", later).await;
+    let agent_lines = client.find_all(Locator::Css(".seam-agent")).await.unwrap().len();
+    assert_eq!(agent_lines, 2, "each reply shown once after the reload");
+    browser.screenshot("webchat-widget-reloaded").await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "a real screenshot");
     browser.close().await;
 }

@@ -11,7 +11,7 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod plugins;
-mod webchat;
+pub mod webchat;
 mod webhooks;
 
 pub use error::AppError;
@@ -50,6 +50,8 @@ pub struct AppState {
     pub channels: Channels,
     /// Identity normalization, for lookups.
     pub normalizer: Normalizer,
+    /// The shared log tail of the web chat streams.
+    pub webchat: webchat::Hub,
 }
 
 /// The whole router.
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::webhook).get(webhooks::webhook).options(webchat::preflight),
         )
         .route("/channels/{channel}/webchat/stream", get(webchat::stream))
+        .route("/channels/{channel}/webchat/history", get(webchat::history))
         .route("/channels/{channel}/webhook/{*rest}", post(webhooks::webhook).get(webhooks::webhook))
         .route("/customers", get(customers::find_customers))
         .route("/customers/{id}", get(customers::get_customer).patch(customers::patch_customer))

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(title = "Seam API", description = "Omnichannel customers, conversations and events. Every `/v1` route except channel webhooks needs `Authorization: Bearer <api key>`; errors are `{\"error\": {\"code\", \"message\"}}`."),
     paths(
-        webhooks::webhook, webchat::stream,
+        webhooks::webhook, webchat::stream, webchat::history::history,
         customers::get_customer, customers::find_customers, customers::timeline,
         customers::patch_customer, customers::merge, customers::unmerge,
         conversations::get_conversation, conversations::list, conversations::messages,

@@ -1,6 +1,8 @@
 //! The web chat widget's host side: `GET /webchat.js` (the widget), CORS for the widget's
-//! posts to a web chat channel's webhook, and `GET /v1/channels/{channel}/webchat/stream`,
-//! which streams the company's replies to one visitor as server-sent events.
+//! posts to a web chat channel's webhook, `GET /v1/channels/{channel}/webchat/stream`,
+//! which streams the company's replies to one visitor as server-sent events (one shared
+//! tail of the log feeds every stream, see [`hub`]), and `.../webchat/history`, the
+//! visitor's last messages for a reloaded page.
 //!
 //! The widget's messages go through the channel's connector plugin like any webhook (it
 //! checks the site key and the page's origin). Replies go through the normal outbound path;
@@ -11,9 +13,7 @@
 
 use super::{AppError, AppState};
 use crate::channels::input_event;
-use crate::log::{Envelope, EventLog};
-use crate::pipeline::commands::SendRequest;
-use crate::pipeline::outbound::{ATTEMPTED, AttemptResult, Attempted};
+use crate::log::EventLog;
 use crate::runtime::bindings::types;
 use crate::views::Views;
 use axum::extract::rejection::QueryRejection;
@@ -23,15 +23,24 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use utoipa::IntoParams;
+
+pub mod history;
+pub mod hub;
+
+pub use history::history;
+pub use hub::Hub;
+use hub::{Reply, Subscription};
 
 /// The channel kind web chat connectors describe.
 pub const WEB_KIND: &str = "web";
 
-const WIDGET: &str = include_str!("assets/webchat.js");
+const WIDGET: &str = include_str!("widget.js");
 
 /// The widget script.
 pub async fn widget() -> impl IntoResponse {
@@ -77,6 +86,21 @@ pub async fn preflight(
     Ok(response)
 }
 
+/// Refuses a visitor id that is not 16-64 characters of letters, digits, `_` and `-`: the id
+/// is all a caller needs to read a visitor's replies, so it must be hard to guess.
+fn valid_visitor(visitor: &str) -> Result<(), AppError> {
+    let valid = (16..=64).contains(&visitor.len())
+        && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(
+            "invalid-visitor",
+            "visitor must be 16-64 characters of letters, digits, `_` and `-`",
+        ))
+    }
+}
+
 /// Whose replies to stream.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct StreamQuery {
@@ -100,52 +124,60 @@ pub async fn stream(
 ) -> Result<Response, AppError> {
     web_channel(&state, &channel)?;
     let Query(query) = query?;
-    let valid = (16..=64).contains(&query.visitor.len())
-        && query.visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
-        return Err(AppError::bad_request(
-            "invalid-visitor",
-            "visitor must be 16-64 characters of letters, digits, `_` and `-`",
-        ));
-    }
+    valid_visitor(&query.visitor)?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let after = resume.or(query.after).unwrap_or_else(|| state.log.head());
+    let channels = state.channels.clone();
+    let is_web = move |c: &str| channels.get(c).is_some_and(|c| c.kind == WEB_KIND);
+    let subscription = state.webchat.subscribe(&state.log, &state.views, is_web);
     let replies = Replies {
         log: state.log.clone(),
         views: state.views.clone(),
+        hub: state.webchat.clone(),
         channel,
         to: format!("web:{}", query.visitor),
     };
-    let sse = Sse::new(replies.tail(after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    let sse = Sse::new(replies.stream(subscription, resume.or(query.after)))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
     let mut response = sse.into_response();
     allow_origin(&mut response, headers.get(header::ORIGIN));
     Ok(response)
 }
 
+/// One visitor's stream.
+#[derive(Clone)]
 struct Replies {
     log: Arc<dyn EventLog>,
     views: Views,
+    hub: Hub,
     channel: String,
     to: String,
 }
 
 impl Replies {
-    /// The reply text, if `event` is an accepted send to this visitor on this channel.
-    fn reply(&self, event: &Envelope) -> Option<(String, String)> {
-        if event.kind != ATTEMPTED || event.channel.as_deref() != Some(self.channel.as_str()) {
-            return None;
-        }
-        let attempted: Attempted = serde_json::from_str(event.payload.get()).ok()?;
-        if !matches!(attempted.result, AttemptResult::Accepted { .. }) {
-            return None;
-        }
-        let record = self.views.message(&attempted.message).ok()??;
-        if record.plan.get(attempted.step)?.to != self.to {
-            return None;
-        }
-        let request = self.log.get(record.request).ok()??;
-        let request: SendRequest = serde_json::from_str(request.payload.get()).ok()?;
-        Some((record.id, request.content.text.unwrap_or_default()))
+    /// Whether `reply` is for this stream's visitor on its channel.
+    fn ours(&self, reply: &Reply) -> bool {
+        reply.channel == self.channel && reply.to == self.to
+    }
+
+    /// This visitor's replies in the log after `after` up to `upto` (at most the last
+    /// [`hub::CATCH_UP_EVENTS`] events of that range), read off the async threads.
+    async fn catch_up(&self, after: u64, upto: u64) -> VecDeque<Reply> {
+        let this = self.clone();
+        let read = move || {
+            let mut found = VecDeque::new();
+            let mut at = after.max(upto.saturating_sub(hub::CATCH_UP_EVENTS));
+            while at < upto {
+                let Ok(events) = this.log.read(at, 512) else { break };
+                let Some(last) = events.last().map(|e| e.offset) else { break };
+                for event in events.iter().filter(|e| e.offset <= upto) {
+                    let reply = hub::reply_of(this.log.as_ref(), &this.views, event, |c| c == this.channel);
+                    found.extend(reply.filter(|r| this.ours(r)));
+                }
+                at = last;
+            }
+            found
+        };
+        tokio::task::spawn_blocking(read).await.unwrap_or_default()
     }
 
     /// Reports a reply shown to the visitor as delivered.
@@ -163,41 +195,45 @@ impl Replies {
         }
     }
 
-    fn tail(self, after: u64) -> impl Stream<Item = Result<Event, Infallible>> {
-        let head = self.log.subscribe();
-        stream::unfold(
-            (self, head, after, Vec::<Envelope>::new()),
-            |(this, mut head, mut after, mut buffer)| async move {
-                loop {
-                    while let Some(envelope) = buffer.pop() {
-                        after = envelope.offset;
-                        if let Some((id, text)) = this.reply(&envelope) {
-                            this.delivered(&id).await;
-                            let data = serde_json::json!({ "id": id, "text": text, "at": envelope.time });
-                            let event = Event::default()
-                                .id(envelope.offset.to_string())
-                                .event("message")
-                                .data(data.to_string());
-                            return Some((Ok(event), (this, head, after, buffer)));
-                        }
-                    }
-                    match this.log.read(after, 256) {
-                        Ok(mut events) if !events.is_empty() => {
-                            events.reverse();
-                            buffer = events;
-                        }
-                        Ok(_) => {
-                            if head.changed().await.is_err() {
-                                return None;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "web chat stream stopped");
-                            return None;
-                        }
-                    }
+    /// The replies after `resume` (read from the log up to where the subscription starts),
+    /// then the live ones; each sent is reported delivered. A stream that falls behind the
+    /// broadcast reads what it missed from the log.
+    fn stream(
+        self,
+        subscription: Subscription,
+        resume: Option<u64>,
+    ) -> impl Stream<Item = Result<Event, Infallible>> {
+        let Subscription { rx, from } = subscription;
+        let state =
+            (self, rx, resume.unwrap_or(from), resume.filter(|r| *r < from).map(|_| from), VecDeque::new());
+        stream::unfold(state, |(this, mut rx, mut sent, mut catch_up_to, mut pending)| async move {
+            loop {
+                if let Some(upto) = catch_up_to.take() {
+                    pending = this.catch_up(sent, upto).await;
                 }
-            },
-        )
+                let reply = match pending.pop_front() {
+                    Some(reply) => reply,
+                    None => match rx.recv().await {
+                        Ok(reply) if this.ours(&reply) => (*reply).clone(),
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            catch_up_to = Some(this.hub.position());
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                };
+                // Catch-up and broadcast may both carry a reply: send each once, in order.
+                if reply.offset <= sent {
+                    continue;
+                }
+                sent = reply.offset;
+                this.delivered(&reply.id).await;
+                let data = serde_json::json!({ "id": reply.id, "text": reply.text, "at": reply.at });
+                let event =
+                    Event::default().id(reply.offset.to_string()).event("message").data(data.to_string());
+                return Some((Ok(event), (this, rx, sent, catch_up_to, pending)));
+            }
+        })
     }
 }

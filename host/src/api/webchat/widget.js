@@ -1,7 +1,8 @@
 /* Seam web chat widget. Put on a page:
  *   <script src="https://seam.example.com/webchat.js" data-channel="web" data-site-key="KEY" async></script>
  * The visitor gets a random id kept in localStorage. Messages go to the channel's webhook;
- * replies arrive over server-sent events from /v1/channels/<channel>/webchat/stream. */
+ * the conversation so far comes from /v1/channels/<channel>/webchat/history, and replies
+ * arrive over server-sent events from /v1/channels/<channel>/webchat/stream. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -72,11 +73,23 @@
     if (!email.value) return;
     post({ email: email.value }).then(function () { show("system", "Thanks, we will write to " + email.value); });
   });
-  var stream = new EventSource(base + "/v1/channels/" + encodeURIComponent(channel) + "/webchat/stream?visitor=" + visitor);
-  stream.addEventListener("message", function (e) {
-    var message = JSON.parse(e.data);
-    show("agent", message.text);
-  });
+  var api = base + "/v1/channels/" + encodeURIComponent(channel) + "/webchat/";
+  // Replies from `after` (the log offset the history was read at) on; EventSource resumes
+  // by itself with Last-Event-ID after a dropped connection.
+  function listen(after) {
+    var url = api + "stream?visitor=" + visitor + (after == null ? "" : "&after=" + after);
+    new EventSource(url).addEventListener("message", function (e) {
+      show("agent", JSON.parse(e.data).text);
+    });
+  }
+  // The conversation so far (after a reload, or on another page of the site), then live.
+  fetch(api + "history?visitor=" + visitor)
+    .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+    .then(function (history) {
+      history.items.forEach(function (m) { show(m.from === "visitor" ? "visitor" : "agent", m.text); });
+      listen(history.after);
+    })
+    .catch(function () { listen(null); });
   function mount() { document.body.appendChild(box); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();
