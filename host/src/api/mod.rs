@@ -11,6 +11,7 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod plugins;
+mod team;
 pub mod webchat;
 mod webhooks;
 
@@ -26,7 +27,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -76,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/{id}", get(messages::get_message))
         .route("/messages/{id}/redrive", post(messages::redrive))
         .route("/dead-letters", get(messages::dead_letters))
+        .route("/agents", get(team::list_agents).post(team::create_agent))
+        .route("/agents/{id}", get(team::get_agent).patch(team::patch_agent))
+        .route("/agents/{id}/status", put(team::set_status))
+        .route("/queues", get(team::list_queues).post(team::create_queue))
+        .route("/queues/{id}", get(team::get_queue).patch(team::patch_queue))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

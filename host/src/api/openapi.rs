@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the handlers'
 //! annotations so that it cannot drift from the code.
 
-use super::{conversations, customers, error, events, keys, messages, webchat, webhooks};
+use super::{conversations, customers, error, events, keys, messages, team, webchat, webhooks};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -18,6 +18,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         messages::redrive,
         events::list, events::stream,
         keys::create, keys::list, keys::revoke,
+        team::list_agents, team::get_agent, team::create_agent, team::patch_agent, team::set_status,
+        team::list_queues, team::get_queue, team::create_queue, team::patch_queue,
     ),
     components(schemas(error::ErrorBody, crate::pipeline::effects::Effect, crate::pipeline::effects::Decision)),
     modifiers(&Bearer),

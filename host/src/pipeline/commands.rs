@@ -16,9 +16,99 @@ pub const SEND: &str = "message.send-requested";
 /// Event type of [`Redrive`].
 pub const REDRIVE: &str = "message.redrive-requested";
 
+/// Event type of [`SaveAgent`].
+pub const AGENT_SAVE: &str = "agent.save-requested";
+/// Event type of [`SetAgentStatus`].
+pub const AGENT_STATUS: &str = "agent.status-requested";
+/// Event type of [`SaveQueue`].
+pub const QUEUE_SAVE: &str = "queue.save-requested";
+
 /// Whether an input of type `kind` is an API command (whose outcome the API waits for).
 pub fn is_command(kind: &str) -> bool {
-    matches!(kind, UPDATE | MERGE | UNMERGE | SEND | REDRIVE)
+    matches!(kind, UPDATE | MERGE | UNMERGE | SEND | REDRIVE | AGENT_SAVE | AGENT_STATUS | QUEUE_SAVE)
+}
+
+/// Create an agent, or change the fields given (the others stay as they are).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SaveAgent {
+    /// The agent's id.
+    pub id: String,
+    /// Create it (refused if it exists), or change it (refused if it does not).
+    pub create: bool,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Skills (replacing the old list).
+    #[serde(default)]
+    pub skills: Option<Vec<String>>,
+    /// Languages (replacing the old list).
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    /// Capacity per channel kind (replacing the old map).
+    #[serde(default)]
+    pub capacity: Option<BTreeMap<String, u32>>,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Set an agent's status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetAgentStatus {
+    /// The agent.
+    pub id: String,
+    /// The new status.
+    pub status: crate::views::team::AgentStatus,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Create a queue, or change the fields given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SaveQueue {
+    /// The queue's id.
+    pub id: String,
+    /// Create it (refused if it exists), or change it (refused if it does not).
+    pub create: bool,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Required skills (replacing the old list).
+    #[serde(default)]
+    pub skills: Option<Vec<String>>,
+    /// Priority.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Business hours: absent keeps them, `null` removes them (always open).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub hours: Option<Option<crate::views::team::BusinessHours>>,
+    /// Overflow queue: absent keeps it, `null` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub overflow: Option<Option<String>>,
+    /// Who asked.
+    pub by: String,
+}
+
+/// `Option<Option<T>>` in JSON: a missing field is `None`, `null` is `Some(None)`.
+pub mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes the inner option (`null` for `Some(None)`).
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a present field, `null` included, as `Some`.
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 /// Send a message to a customer: the pipeline picks the channels (or checks the ones

@@ -212,6 +212,9 @@ impl<'a> Decider<'a> {
                 let command = parse!(Redrive);
                 return self.redrive(&command, event);
             }
+            commands::AGENT_SAVE => return self.save_agent(&parse!(commands::SaveAgent)),
+            commands::AGENT_STATUS => return self.set_agent_status(&parse!(commands::SetAgentStatus)),
+            commands::QUEUE_SAVE => return self.save_queue(&parse!(commands::SaveQueue)),
             outbound::ATTEMPTED => {
                 let attempted = parse!(Attempted);
                 self.attempted(ctx, &attempted, event)?;

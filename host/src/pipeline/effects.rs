@@ -210,6 +210,27 @@ pub enum Effect {
         /// When, ms.
         at: i64,
     },
+    /// An agent was created or changed: its whole record as it is now.
+    AgentSaved {
+        /// The record.
+        agent: crate::views::team::AgentRecord,
+    },
+    /// An agent went online, away or offline.
+    AgentStatusChanged {
+        /// The agent.
+        agent: String,
+        /// The new status.
+        status: crate::views::team::AgentStatus,
+        /// The status before.
+        previous: crate::views::team::AgentStatus,
+        /// When, ms.
+        at: i64,
+    },
+    /// A queue was created or changed: its whole record as it is now.
+    QueueSaved {
+        /// The record.
+        queue: crate::views::team::QueueRecord,
+    },
     /// The input could not be applied; it stays in the log, visible to `/v1/events`.
     Rejected {
         /// Why.

@@ -17,6 +17,7 @@ pub mod decide;
 pub mod effects;
 pub mod identity;
 pub mod outbound;
+pub mod team;
 
 use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
 use crate::views::unit::Unit;

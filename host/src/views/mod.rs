@@ -10,6 +10,7 @@
 //! `k customer conversation`, `s status conversation`, `q queue conversation`,
 //! `a agent conversation` conversation indexes · `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
+//! `g id` agent, `h id` queue ([`team`]) ·
 //! `_cursor` the last input decided · `_format` the layout version ([`FORMAT`]).
 //!
 //! Timelines are chunked because a key per event was the views' largest cost: sled splits
@@ -21,6 +22,7 @@
 
 pub mod outbound;
 pub mod records;
+pub mod team;
 pub mod unit;
 
 use records::{Conversation, CustomerRecord, CustomerView, Entry, Status};

@@ -4,6 +4,7 @@
 
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
+use super::team::{self, AgentRecord, QueueRecord};
 use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
 use std::collections::{HashMap, HashSet};
@@ -25,6 +26,10 @@ pub struct Unit {
     providers: HashMap<(String, String), String>,
     /// Delivery statuses held or released by this unit.
     orphans: HashMap<(String, String), Option<OrphanStatus>>,
+    agents: HashMap<String, AgentRecord>,
+    dirty_agents: HashSet<String>,
+    queues: HashMap<String, QueueRecord>,
+    dirty_queues: HashSet<String>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
 }
@@ -49,6 +54,10 @@ impl Unit {
             dirty_messages: HashSet::new(),
             providers: HashMap::new(),
             orphans: HashMap::new(),
+            agents: HashMap::new(),
+            dirty_agents: HashSet::new(),
+            queues: HashMap::new(),
+            dirty_queues: HashSet::new(),
             puts: Vec::new(),
             removes: Vec::new(),
         }
@@ -134,6 +143,28 @@ impl Unit {
         self.views.identity_home(identity)
     }
 
+    /// Agent `id`, as this unit has it.
+    pub fn agent(&mut self, id: &str) -> Result<Option<&AgentRecord>, ViewError> {
+        if !self.agents.contains_key(id) {
+            match self.views.agent(id)? {
+                Some(a) => self.agents.insert(id.to_owned(), a),
+                None => return Ok(None),
+            };
+        }
+        Ok(self.agents.get(id))
+    }
+
+    /// Queue `id`, as this unit has it.
+    pub fn queue(&mut self, id: &str) -> Result<Option<&QueueRecord>, ViewError> {
+        if !self.queues.contains_key(id) {
+            match self.views.queue(id)? {
+                Some(q) => self.queues.insert(id.to_owned(), q),
+                None => return Ok(None),
+            };
+        }
+        Ok(self.queues.get(id))
+    }
+
     /// A conversation as changed by this unit.
     pub fn conversation(&mut self, id: &str) -> Result<Option<&Conversation>, ViewError> {
         if !self.conversations.contains_key(id) {
@@ -180,6 +211,24 @@ impl Unit {
                 }
             }
             Effect::LinkRefused { .. } | Effect::RouteFailed { .. } | Effect::Rejected { .. } => {}
+            Effect::AgentSaved { agent } => {
+                self.agents.insert(agent.id.clone(), agent.clone());
+                self.dirty_agents.insert(agent.id.clone());
+            }
+            Effect::AgentStatusChanged { agent, status, at, .. } => {
+                if self.agent(agent)?.is_some()
+                    && let Some(record) = self.agents.get_mut(agent)
+                {
+                    record.status = *status;
+                    record.status_since = *at;
+                    record.updated_at = *at;
+                    self.dirty_agents.insert(agent.clone());
+                }
+            }
+            Effect::QueueSaved { queue } => {
+                self.queues.insert(queue.id.clone(), queue.clone());
+                self.dirty_queues.insert(queue.id.clone());
+            }
             Effect::MessageQueued {
                 message,
                 customer,
@@ -441,6 +490,16 @@ impl Unit {
     /// is not yet written.
     pub fn take_batch(&mut self, cursor: u64) -> sled::Batch {
         let mut batch = sled::Batch::default();
+        for id in self.dirty_agents.drain() {
+            if let Some(record) = self.agents.get(&id) {
+                batch.insert(team::agent_key(&id), encode(record));
+            }
+        }
+        for id in self.dirty_queues.drain() {
+            if let Some(record) = self.queues.get(&id) {
+                batch.insert(team::queue_key(&id), encode(record));
+            }
+        }
         for id in self.dirty_customers.drain() {
             if let Some(record) = self.customers.get(&id) {
                 batch.insert(key(b'c', &[id.as_bytes()]), encode(record));

@@ -1,0 +1,108 @@
+//! Agents and queues over the API: created and changed through the log (a rebuild restores
+//! them), refusals that name what was wrong, status changes as events, roles enforced.
+
+use seam::api::auth::Role;
+use seam_tests::host::TestHost;
+use serde_json::{Value, json};
+
+async fn ok(host: &TestHost, method: &str, path: &str, body: Value, want: u16) -> Value {
+    let (status, reply) = host.api(method, path, Some(&host.admin), Some(body)).await;
+    assert_eq!(status, want, "{method} {path}: {reply}");
+    reply
+}
+
+async fn refused(host: &TestHost, method: &str, path: &str, body: Value, want: u16) -> String {
+    let (status, reply) = host.api(method, path, Some(&host.admin), Some(body)).await;
+    assert_eq!(status, want, "{method} {path}: {reply}");
+    reply["error"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_and_agents_are_created_changed_and_rebuilt() {
+    let host = TestHost::start("team-api", "").await;
+    let hours = json!({"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "18:00", "utc_offset": "+03:00"});
+    let support = ok(
+        &host,
+        "POST",
+        "/v1/queues",
+        json!({"id": "support", "skills": ["Support", "ru"], "hours": hours}),
+        201,
+    )
+    .await;
+    assert_eq!(support["skills"], json!(["ru", "support"]), "skills are normalized");
+    assert_eq!(support["name"], "support");
+    ok(&host, "POST", "/v1/queues", json!({"id": "billing", "priority": 5, "overflow": "support"}), 201)
+        .await;
+
+    // Refusals name what was wrong and change nothing.
+    let why = refused(&host, "POST", "/v1/queues", json!({"id": "support"}), 409).await;
+    assert!(why.contains("already exists"), "{why}");
+    let why = refused(&host, "POST", "/v1/queues", json!({"id": "vip", "overflow": "nowhere"}), 409).await;
+    assert!(why.contains("`nowhere` does not exist"), "{why}");
+    let bad_hours = json!({"id": "night", "hours": {"days": ["mon"], "from": "22:00", "to": "06:00", "utc_offset": "+00:00"}});
+    let why = refused(&host, "POST", "/v1/queues", bad_hours, 409).await;
+    assert!(why.contains("hours.to"), "{why}");
+    let why = refused(&host, "PATCH", "/v1/queues/billing", json!({"overflow": "billing"}), 409).await;
+    assert!(why.contains("itself"), "{why}");
+    let why = refused(&host, "POST", "/v1/queues", json!({"id": "x", "sla": 5}), 422).await;
+    assert!(why.contains("sla"), "{why}");
+    let why = refused(&host, "POST", "/v1/queues", json!({"id": "bad id!"}), 409).await;
+    assert!(why.contains("bad id!"), "{why}");
+    refused(&host, "PATCH", "/v1/queues/nope", json!({"priority": 1}), 404).await;
+    let (_, queues) = host.api("GET", "/v1/queues", Some(&host.admin), None).await;
+    let ids: Vec<&str> =
+        queues["items"].as_array().unwrap().iter().map(|q| q["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["billing", "support"]);
+
+    // `null` removes business hours; absent fields stay.
+    let patched = ok(&host, "PATCH", "/v1/queues/support", json!({"hours": null, "priority": 2}), 200).await;
+    assert_eq!((patched["hours"].clone(), patched["priority"].clone()), (Value::Null, json!(2)));
+    assert_eq!(patched["skills"], json!(["ru", "support"]));
+
+    let anna = ok(
+        &host,
+        "POST",
+        "/v1/agents",
+        json!({"id": "anna", "name": "Анна", "skills": ["support", "ru"], "languages": ["ru", "en"], "capacity": {"telegram": 3, "*": 1}}),
+        201,
+    )
+    .await;
+    assert_eq!(anna["status"], "offline", "a new agent is offline");
+    let patched = ok(&host, "PATCH", "/v1/agents/anna", json!({"skills": ["support", "billing"]}), 200).await;
+    assert_eq!(patched["skills"], json!(["billing", "support"]));
+    assert_eq!(patched["name"], "Анна");
+    let why = refused(&host, "PATCH", "/v1/agents/anna", json!({"id": "bob"}), 400).await;
+    assert!(why.contains("cannot change"), "{why}");
+
+    // Status: an agent key may set it; it is an event in the log.
+    let (agent_key, _) = host.state.keys.create("anna-key", Role::Agent).unwrap();
+    let (status, online) =
+        host.api("PUT", "/v1/agents/anna/status", Some(&agent_key), Some(json!({"status": "online"}))).await;
+    assert_eq!(status, 200, "{online}");
+    assert_eq!(online["status"], "online");
+    let (status, _) = host.api("POST", "/v1/agents", Some(&agent_key), Some(json!({"id": "bob"}))).await;
+    assert_eq!(status, 403, "only admins create agents");
+    let (status, _) = host.api("GET", "/v1/agents", None, None).await;
+    assert_eq!(status, 401);
+    let why = refused(&host, "PUT", "/v1/agents/anna/status", json!({"status": "busy"}), 422).await;
+    assert!(why.contains("busy"), "{why}");
+    let (_, events) = host.api("GET", "/v1/events?after=0&limit=500", Some(&host.admin), None).await;
+    let changed = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["payload"]["effects"].as_array().cloned().unwrap_or_default())
+        .find(|effect| effect["type"] == "agent-status-changed")
+        .expect("the status change is an event");
+    assert_eq!(
+        (changed["agent"].clone(), changed["status"].clone(), changed["previous"].clone()),
+        (json!("anna"), json!("online"), json!("offline"))
+    );
+
+    // Views are derived from the log: a rebuild gives the same team.
+    let before = seam_tests::host::dump(&host.state.views);
+    seam::pipeline::rebuild(host.state.log.as_ref(), &host.state.views, |_, _| {}).unwrap();
+    assert!(before == seam_tests::host::dump(&host.state.views), "a rebuild changed the views");
+    let (_, agents) = host.api("GET", "/v1/agents", Some(&host.admin), None).await;
+    assert_eq!(agents["items"][0]["status"], "online");
+}
