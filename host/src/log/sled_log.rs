@@ -441,7 +441,19 @@ mod tests {
             assert_eq!(offsets, (1..=200).collect::<Vec<_>>(), "dense, no offset twice");
             log.commit("reader", 150).unwrap();
         }
-        let db = sled::Config::new().path(&dir).open().unwrap();
+        // The log's group-commit task holds the database until it sees the log dropped: wait
+        // for sled's file lock rather than race it.
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(&dir).open() {
+                Ok(db) => break db,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot reopen the log: {e}"),
+            }
+        };
         let log = SledLog::open(&db, SledLogOptions::default()).unwrap();
         assert_eq!(log.head(), 200);
         assert_eq!(log.committed("reader").unwrap(), 150);
