@@ -61,7 +61,11 @@ async fn a_visitor_chats_in_the_browser_and_sees_the_reply_live() {
     let sent =
         send(&host, &format!("/v1/conversations/{conversation}/messages"), json!({"text": reply})).await;
     browser.wait_text(".seam-agent", reply).await;
-    wait_status(&host, sent["id"].as_str().unwrap(), "delivered").await;
+    // Shown in a visible tab: delivered, then read.
+    let read = wait_status(&host, sent["id"].as_str().unwrap(), "read").await;
+    let steps: Vec<&str> =
+        read["history"].as_array().unwrap().iter().filter_map(|h| h["what"].as_str()).collect();
+    assert!(steps.iter().any(|s| s.contains("delivered")), "delivered before read: {steps:?}");
     let shot = browser.screenshot("webchat-widget").await;
 
     // A reload shows the conversation again, and replies keep arriving live.

@@ -20,7 +20,11 @@
 //! - `text` (optional, at most 4,000 characters): a chat message; without it, `email` or
 //!   `phone` must be given (a "leave your contact" form post);
 //! - `name`, `email`, `phone`, `page` (optional strings), `sent_at` (optional, milliseconds
-//!   since the epoch by the browser's clock).
+//!   since the epoch by the browser's clock);
+//! - `read` (optional, at most 50): ids of replies the visitor has seen, as the stream and the
+//!   history give them.
+//!
+//! A post must carry `text`, `email`, `phone` or `read`.
 //!
 //! Checks, in order (see [`handle`]): the config `site-key` must be set, or every post is
 //! refused (503); the `x-seam-site-key` header must equal it (401). The site key is **not a
@@ -35,6 +39,7 @@
 //! |---|---|
 //! | `email` | identity hint `web:<visitor>` is also `email:<email>`, reason `left-contact` |
 //! | `phone` | identity hint `web:<visitor>` is also `phone:<phone>`, reason `left-contact` |
+//! | `read` | a `read` delivery update of each reply id, recipient `web:<visitor>` |
 //! | `text` | message `<visitor>:<id>` from `web:<visitor>` (name, text, `sent_at`, extras `{"page"}`) |
 //!
 //! The hints come before the message, so the message lands on a customer already linked to
@@ -87,6 +92,9 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// Most characters of a phone number as typed.
 pub const MAX_PHONE_CHARS: usize = 32;
 
+/// Most reply ids one post may report read.
+pub const MAX_READ: usize = 50;
+
 /// Reason given on identity hints from a contact the visitor left.
 pub const LEFT_CONTACT: &str = "left-contact";
 
@@ -123,6 +131,8 @@ pub struct WidgetPost {
     pub page: Option<String>,
     /// When the browser sent it, milliseconds since the epoch.
     pub sent_at: Option<i64>,
+    /// Ids of replies the visitor has now seen (the widget shows them in a visible tab).
+    pub read: Vec<String>,
 }
 
 /// Whether `value` has `min..=max` characters, all of `A-Z a-z 0-9 _ -`.
@@ -306,10 +316,24 @@ pub fn parse_post(body: &[u8]) -> Result<WidgetPost, String> {
             ));
         }
     };
-    if text.is_none() && email.is_none() && phone.is_none() {
-        return Err("a post without `text` must give `email` or `phone`".to_owned());
+    let read = match object.get("read") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ids)) if ids.len() <= MAX_READ => ids
+            .iter()
+            .map(|id| match id.as_str() {
+                Some(id) if is_valid_id(id, 1, MAX_ID_CHARS) => Ok(id.to_owned()),
+                _ => Err(format!("`read` holds {id}, which is not a message id")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Array(ids)) => {
+            return Err(format!("`read` lists {} ids, more than the {MAX_READ} one post may", ids.len()));
+        }
+        Some(other) => return Err(format!("`read` must be a list of message ids, got {}", type_name(other))),
+    };
+    if text.is_none() && email.is_none() && phone.is_none() && read.is_empty() {
+        return Err("a post without `text` must give `email`, `phone` or `read`".to_owned());
     }
-    Ok(WidgetPost { visitor, id, text, name, email, phone, page, sent_at })
+    Ok(WidgetPost { visitor, id, text, name, email, phone, page, sent_at, read })
 }
 
 /// The events of a checked post: an identity hint per contact left (email, then phone), then
@@ -326,6 +350,15 @@ pub fn widget_events(post: &WidgetPost) -> Vec<Event> {
                 reason: LEFT_CONTACT.to_owned(),
             }));
         }
+    }
+    for id in &post.read {
+        events.push(Event::Delivery(DeliveryUpdate {
+            provider_id: id.clone(),
+            recipient: Some(visitor.clone()),
+            status: DeliveryStatus::Read,
+            reason: None,
+            at: post.sent_at,
+        }));
     }
     if let Some(text) = &post.text {
         events.push(Event::Message(InboundMessage {

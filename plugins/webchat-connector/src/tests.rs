@@ -209,7 +209,7 @@ fn text_keeps_its_whitespace_and_blank_text_needs_a_contact() {
     let events = accepted(&post(&json!({"visitor": VISITOR, "id": "x", "text": "line 1\n  line 2"})));
     assert_eq!(message(&events[0]).text.as_deref(), Some("line 1\n  line 2"));
     let err = malformed(&json!({"visitor": VISITOR, "id": "x", "text": "   "}));
-    assert!(err.contains("`email` or `phone`"), "{err}");
+    assert!(err.contains("`email`, `phone` or `read`"), "{err}");
     let events =
         accepted(&post(&json!({"visitor": VISITOR, "id": "x", "text": " ", "phone": "+1 (555) 123-4567"})));
     assert_eq!(events.len(), 1);
@@ -473,4 +473,27 @@ fn send_with_attachments_template_or_long_text_is_rejected() {
 
     let reason = rejected(&outbound("web", VISITOR, Some(&"z".repeat(4001))));
     assert!(reason.contains("4001"), "{reason}");
+}
+
+#[test]
+fn read_reports_become_read_delivery_updates() {
+    let body = json!({"visitor": VISITOR, "id": "r_1", "read": ["msg_01JD", "msg_02JD"], "sent_at": 1_700_000_000_500_i64});
+    let events = accepted(&post(&body));
+    assert_eq!(events.len(), 2);
+    for (event, id) in events.iter().zip(["msg_01JD", "msg_02JD"]) {
+        match event {
+            Event::Delivery(d) => {
+                assert_eq!((d.provider_id.as_str(), d.status), (id, DeliveryStatus::Read));
+                assert_eq!(d.recipient.as_ref().map(|r| r.value.as_str()), Some(VISITOR));
+                assert_eq!(d.at, Some(1_700_000_000_500));
+            }
+            other => panic!("expected a delivery update, got {other:?}"),
+        }
+    }
+    let err = malformed(&json!({"visitor": VISITOR, "id": "r_2", "read": ["ok", "not an id"]}));
+    assert!(err.contains("`read`"), "{err}");
+    let err = malformed(&json!({"visitor": VISITOR, "id": "r_3", "read": vec!["m"; MAX_READ + 1]}));
+    assert!(err.contains("more than"), "{err}");
+    let err = malformed(&json!({"visitor": VISITOR, "id": "r_4", "read": []}));
+    assert!(err.contains("`read`"), "an empty post is refused: {err}");
 }

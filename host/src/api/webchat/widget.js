@@ -74,19 +74,35 @@
     post({ email: email.value }).then(function () { show("system", "Thanks, we will write to " + email.value); });
   });
   var api = base + "/v1/channels/" + encodeURIComponent(channel) + "/webchat/";
+  // Replies shown but not yet reported read: reported while the page is visible.
+  var unread = [];
+  function reportRead() {
+    if (document.visibilityState !== "visible" || unread.length === 0) return;
+    var ids = unread.splice(0, 50);
+    post({ read: ids }).catch(function () { unread = ids.concat(unread); });
+  }
+  document.addEventListener("visibilitychange", reportRead);
+  function reply(message) {
+    show("agent", message.text);
+    if (message.id) unread.push(message.id);
+  }
   // Replies from `after` (the log offset the history was read at) on; EventSource resumes
   // by itself with Last-Event-ID after a dropped connection.
   function listen(after) {
     var url = api + "stream?visitor=" + visitor + (after == null ? "" : "&after=" + after);
     new EventSource(url).addEventListener("message", function (e) {
-      show("agent", JSON.parse(e.data).text);
+      reply(JSON.parse(e.data));
+      reportRead();
     });
   }
   // The conversation so far (after a reload, or on another page of the site), then live.
   fetch(api + "history?visitor=" + visitor)
     .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
     .then(function (history) {
-      history.items.forEach(function (m) { show(m.from === "visitor" ? "visitor" : "agent", m.text); });
+      history.items.forEach(function (m) {
+        if (m.from === "visitor") show("visitor", m.text); else reply(m);
+      });
+      reportRead();
       listen(history.after);
     })
     .catch(function () { listen(null); });
