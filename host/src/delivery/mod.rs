@@ -22,7 +22,7 @@
 pub mod ratelimit;
 
 use crate::channels::Channels;
-use crate::log::{EventLog, NewEvent, Offset};
+use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
 use crate::pipeline::Progress;
 use crate::pipeline::commands::SendRequest;
 use crate::pipeline::outbound::{ATTEMPTED, AttemptResult, Attempted, TIMED_OUT, TimedOut};
@@ -116,6 +116,18 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut applied = progress.watch();
+    // Reports appended just before a stop may not be in the views yet: acting on the views
+    // before the pipeline has applied them would send those messages a second time.
+    match last_input(worker.log.as_ref(), progress.applied()) {
+        Ok(Some(last)) => {
+            tokio::select! {
+                _ = applied.wait_for(|a| *a >= last) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "delivery worker cannot read the log tail; starting anyway"),
+    }
     // Message id -> offset of its report once appended (None: being worked on).
     let mut in_flight: HashMap<String, Option<Offset>> = HashMap::new();
     let mut tasks: JoinSet<Option<Offset>> = JoinSet::new();
@@ -181,6 +193,23 @@ async fn run(
         tracing::info!(waiting, "delivery worker stopping: waiting for sends under way");
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The offset of the last input in the log after `from`, if any.
+fn last_input(log: &dyn EventLog, from: Offset) -> Result<Option<Offset>, LogError> {
+    let head = log.head();
+    let (mut after, mut last) = (from, None);
+    while after < head {
+        let (events, examined) = log.read_origin(after, 1024, Origin::Input)?;
+        if let Some(event) = events.last() {
+            last = Some(event.offset);
+        }
+        if examined <= after {
+            break;
+        }
+        after = examined;
+    }
+    Ok(last)
 }
 
 impl Worker {
