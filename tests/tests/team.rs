@@ -106,3 +106,37 @@ async fn queues_and_agents_are_created_changed_and_rebuilt() {
     let (_, agents) = host.api("GET", "/v1/agents", Some(&host.admin), None).await;
     assert_eq!(agents["items"][0]["status"], "online");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_see_queues_agents_their_load_and_waiting_counts() {
+    let host = TestHost::start("team-route-context", seam_tests::host::THREE_CHANNELS).await;
+    // The hostile test router stands in for the pipeline's router: it routes to `support`
+    // and reports what it sees.
+    let caps = "[capabilities]\nlog = true\nkv = { quota-bytes = 64 }\nhttp = []\n";
+    let config = [("tag".to_owned(), "support".to_owned())].into_iter().collect();
+    host.state.runtime.load(seam_tests::hostile("keyword-router", caps), &config).await.unwrap();
+    ok(&host, "POST", "/v1/queues", json!({"id": "support"}), 201).await;
+    // Open one minute a week (Sunday 00:00 UTC): closed whenever this runs, but for that minute.
+    let closed = json!({"id": "night", "hours": {"days": ["sun"], "from": "00:00", "to": "00:01", "utc_offset": "+00:00"}});
+    ok(&host, "POST", "/v1/queues", closed, 201).await;
+    ok(&host, "POST", "/v1/agents", json!({"id": "anna", "capacity": {"*": 2}}), 201).await;
+    ok(&host, "POST", "/v1/agents", json!({"id": "boris", "capacity": {"email": 5}}), 201).await;
+    ok(&host, "PUT", "/v1/agents/anna/status", json!({"status": "online"}), 200).await;
+
+    let message = |id: u64, user: u64, text: &str| {
+        json!({"update_id": id, "message": {"message_id": id, "date": 1_763_900_000 + id, "text": text,
+               "from": {"id": user, "first_name": "U"}, "chat": {"id": user, "type": "private"}}})
+    };
+    // One conversation waits in `support`, one is Anna's; the third sees both.
+    host.webhook("telegram", &message(1, 501, "hello")).await;
+    host.webhook("telegram", &message(2, 502, "assign:anna")).await;
+    host.settle().await;
+    host.webhook("telegram", &message(3, 503, "team")).await;
+    host.settle().await;
+    let customer = host.customer("telegram:503").await;
+    let conversation = host
+        .get(&format!("/v1/conversations/{}", customer["open_conversation"]["id"].as_str().unwrap()))
+        .await;
+    let seen = conversation["route_reason"].as_str().unwrap_or_default();
+    assert_eq!(seen, "night=w0:closed support=w1:open anna=online:1/2 boris=offline:0/0", "{conversation}");
+}

@@ -562,9 +562,11 @@ impl<'a> Decider<'a> {
         channels.sort();
         channels.dedup();
         let channel = channel.unwrap_or("").to_owned();
+        let channel_kind = ctx.channels.get(&channel).map_or_else(|| channel.clone(), |c| c.kind);
+        let (queues, agents) = self.team_context(ctx, &channel_kind)?;
         let context = routing::RouteContext {
             event,
-            channel_kind: ctx.channels.get(&channel).map_or_else(|| channel.clone(), |c| c.kind),
+            channel_kind,
             channel,
             customer: routing::CustomerSummary {
                 id: record.id.clone(),
@@ -592,8 +594,8 @@ impl<'a> Decider<'a> {
                 message_count: current.message_count as u32,
                 opened_at: current.opened_at,
             },
-            queues: Vec::new(),
-            agents: Vec::new(),
+            queues,
+            agents,
             now: self.at,
         };
         let router = runtime.slot(&ctx.router).map_or_else(|| ctx.router.clone(), |s| s.current().id());

@@ -8,7 +8,9 @@
 //! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
 //! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
 //! `k customer conversation`, `s status conversation`, `q queue conversation`,
-//! `a agent conversation` conversation indexes · `r offset` outcome of an API command ·
+//! `a agent conversation` conversation indexes · `l agent conversation` an agent's live
+//! (unresolved) assignments, `w queue conversation` conversations waiting in a queue ·
+//! `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
 //! `g id` agent, `h id` queue ([`team`]) ·
 //! `_cursor` the last input decided · `_format` the layout version ([`FORMAT`]).
@@ -58,7 +60,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -335,6 +337,18 @@ impl Views {
             }
         }
         Ok(out)
+    }
+
+    /// The conversation ids under `owner` in index `tag` (`l` or `w`).
+    pub(crate) fn index_ids(&self, tag: u8, owner: &str) -> Result<Vec<String>, ViewError> {
+        let prefix = key(tag, &[owner.as_bytes(), b""]);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, _) = item?;
+                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            })
+            .collect()
     }
 
     /// Conversations matching `filter`, by id (which sorts by opening time).

@@ -165,6 +165,60 @@ impl Unit {
         Ok(self.queues.get(id))
     }
 
+    /// Every agent, with this unit's changes.
+    pub fn all_agents(&mut self) -> Result<Vec<AgentRecord>, ViewError> {
+        let mut all: std::collections::BTreeMap<String, AgentRecord> =
+            self.views.agents()?.into_iter().map(|a| (a.id.clone(), a)).collect();
+        all.extend(self.agents.iter().map(|(id, a)| (id.clone(), a.clone())));
+        Ok(all.into_values().collect())
+    }
+
+    /// Every queue, with this unit's changes.
+    pub fn all_queues(&mut self) -> Result<Vec<QueueRecord>, ViewError> {
+        let mut all: std::collections::BTreeMap<String, QueueRecord> =
+            self.views.queues()?.into_iter().map(|q| (q.id.clone(), q)).collect();
+        all.extend(self.queues.iter().map(|(id, q)| (id.clone(), q.clone())));
+        Ok(all.into_values().collect())
+    }
+
+    /// Conversations of index `tag` under `owner` (stored), corrected by this unit's changes
+    /// with `counts`, the condition that index stands for.
+    fn indexed(
+        &mut self,
+        tag: u8,
+        owner: &str,
+        counts: impl Fn(&Conversation) -> bool,
+    ) -> Result<Vec<Conversation>, ViewError> {
+        let mut ids: HashSet<String> = self.views.index_ids(tag, owner)?.into_iter().collect();
+        for (id, (_, after)) in &self.conversations {
+            if counts(after) {
+                ids.insert(id.clone());
+            } else {
+                ids.remove(id);
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.conversation(&id)? {
+                out.push(c.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The conversations agent `agent` holds now: assigned and not resolved.
+    pub fn live_assignments(&mut self, agent: &str) -> Result<Vec<Conversation>, ViewError> {
+        self.indexed(b'l', agent, |c| c.status != Status::Resolved && c.assignee.as_deref() == Some(agent))
+    }
+
+    /// How many conversations wait in `queue`: in it, not resolved, nobody assigned.
+    pub fn waiting(&mut self, queue: &str) -> Result<usize, ViewError> {
+        let waiting = |c: &Conversation| {
+            c.status != Status::Resolved && c.assignee.is_none() && c.queue.as_deref() == Some(queue)
+        };
+        Ok(self.indexed(b'w', queue, waiting)?.len())
+    }
+
     /// A conversation as changed by this unit.
     pub fn conversation(&mut self, id: &str) -> Result<Option<&Conversation>, ViewError> {
         if !self.conversations.contains_key(id) {
@@ -520,6 +574,13 @@ impl Unit {
                 if let Some(a) = &c.assignee {
                     keys.push(key(b'a', &[a.as_bytes(), c.id.as_bytes()]));
                 }
+                // What routing counts: an agent's live conversations, a queue's waiting ones.
+                match (c.status, &c.assignee, &c.queue) {
+                    (Status::Resolved, _, _) => {}
+                    (_, Some(a), _) => keys.push(key(b'l', &[a.as_bytes(), c.id.as_bytes()])),
+                    (_, None, Some(q)) => keys.push(key(b'w', &[q.as_bytes(), c.id.as_bytes()])),
+                    (_, None, None) => {}
+                }
                 keys
             };
             // Only index keys that changed are written: most updates (a new message) move
@@ -572,5 +633,73 @@ impl Unit {
     pub fn write(&self, batch: sled::Batch) -> Result<(), ViewError> {
         self.views.tree().apply_batch(batch)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened(unit: &mut Unit, id: &str) {
+        unit.apply(
+            1,
+            &Effect::ConversationOpened { conversation: id.into(), customer: "cus_1".into(), at: 1 },
+        )
+        .unwrap();
+    }
+
+    fn routed(unit: &mut Unit, id: &str, queue: Option<&str>, agent: Option<&str>) {
+        let effect = Effect::ConversationRouted {
+            conversation: id.into(),
+            queue: queue.map(str::to_owned),
+            agent: agent.map(str::to_owned),
+            priority: 0,
+            tags: Vec::new(),
+            reason: "test".into(),
+            router: "test@1".into(),
+        };
+        unit.apply(2, &effect).unwrap();
+    }
+
+    fn ids(conversations: Vec<Conversation>) -> Vec<String> {
+        let mut ids: Vec<String> = conversations.into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn loads_and_waiting_counts_see_stored_and_pending_changes() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        let mut unit = Unit::new(&views);
+        for id in ["c1", "c2", "c3"] {
+            opened(&mut unit, id);
+        }
+        routed(&mut unit, "c1", Some("support"), Some("anna"));
+        routed(&mut unit, "c2", Some("support"), None);
+        routed(&mut unit, "c3", Some("support"), None);
+        assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c1"]);
+        assert_eq!(unit.waiting("support").unwrap(), 2);
+        let batch = unit.take_batch(10);
+        unit.write(batch).unwrap();
+
+        // A fresh unit reads the stored indexes; its own changes correct them.
+        let mut unit = Unit::new(&views);
+        assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c1"]);
+        assert_eq!(unit.waiting("support").unwrap(), 2);
+        routed(&mut unit, "c2", Some("support"), Some("anna"));
+        unit.apply(
+            3,
+            &Effect::ConversationResolved { conversation: "c1".into(), at: 3, reason: "done".into() },
+        )
+        .unwrap();
+        assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"], "resolved ones do not count");
+        assert_eq!(unit.waiting("support").unwrap(), 1, "an assigned one no longer waits");
+        let batch = unit.take_batch(20);
+        unit.write(batch).unwrap();
+        let mut unit = Unit::new(&views);
+        assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"]);
+        assert_eq!(unit.waiting("support").unwrap(), 1);
+        assert!(unit.live_assignments("bob").unwrap().is_empty());
     }
 }

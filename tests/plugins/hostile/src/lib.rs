@@ -11,9 +11,12 @@
 //! | `log:N` | logs N lines of 100 bytes |
 //! | `remember:X` / `recall` | keeps X in a static, to prove no state survives a call |
 //! | `clock` | reports the wall clock in ms since the Unix epoch |
+//! | `assign:A` | routes to queue `<tag config>` and assigns agent A |
+//! | `team` | reason lists the queues (`id=w<waiting>:open/closed`) and agents (`id=<status>:<load>/<capacity>`) it sees |
 //! | anything else | routes to queue `<tag config>` |
 
 use seam_sdk::prelude::*;
+use seam_sdk::router::AgentStatus;
 use std::sync::Mutex;
 
 static REMEMBERED: Mutex<Option<String>> = Mutex::new(None);
@@ -72,9 +75,33 @@ fn act(text: &str) -> Result<String, String> {
     }
 }
 
+/// What the router sees of the team, in one line.
+fn team(context: &RouteContext) -> String {
+    let queues = context
+        .queues
+        .iter()
+        .map(|q| format!("{}=w{}:{}", q.id, q.waiting, if q.open { "open" } else { "closed" }));
+    let agents = context.agents.iter().map(|a| {
+        let status = match a.status {
+            AgentStatus::Online => "online",
+            AgentStatus::Away => "away",
+            AgentStatus::Offline => "offline",
+        };
+        format!("{}={status}:{}/{}", a.id, a.load, a.capacity)
+    });
+    queues.chain(agents).collect::<Vec<_>>().join(" ")
+}
+
 impl Router for Hostile {
     fn route(context: RouteContext) -> Result<Decision, String> {
         let tag = config::get("tag").unwrap_or_default();
+        let text = context.text().unwrap_or_default().to_owned();
+        if text == "team" {
+            return Ok(Decision::to_queue(&tag, &team(&context)));
+        }
+        if let Some(agent) = text.strip_prefix("assign:") {
+            return Ok(Decision { agent: Some(agent.to_owned()), ..Decision::to_queue(&tag, "assigned") });
+        }
         let outcome = act(context.text().unwrap_or_default())?;
         Ok(Decision::to_queue(&tag, &outcome))
     }
