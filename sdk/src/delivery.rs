@@ -3,7 +3,7 @@
 //! several provider requests (text, then each attachment).
 
 use crate::connector::{DeliveryResult, RetryHint};
-use crate::http::Request;
+use crate::http::{HttpError, Request};
 
 /// Most characters of a response body quoted in a delivery result.
 pub const SNIPPET_CHARS: usize = 200;
@@ -27,6 +27,24 @@ pub fn snippet(body: &[u8]) -> String {
 /// A `retry-after` header in whole seconds, as milliseconds (HTTP dates are not understood).
 pub fn retry_after_ms(value: &str) -> Option<u64> {
     value.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+}
+
+/// What a failed request to a provider API at `api_base` (config key `api-base`) means: a
+/// destination the manifest does not allow, or a URL that cannot be used, is rejected;
+/// transport failures are retried later. `api` names the API in the reason.
+pub fn api_base_error(error: &HttpError, api_base: &str, api: &str) -> DeliveryResult {
+    match error {
+        HttpError::Denied => {
+            DeliveryResult::Rejected(format!("the host of api-base `{api_base}` is not in capabilities.http"))
+        }
+        HttpError::InvalidRequest(m) => {
+            DeliveryResult::Rejected(format!("api-base `{api_base}` cannot be used: {m}"))
+        }
+        other => DeliveryResult::RetryLater(RetryHint {
+            after_ms: None,
+            reason: format!("calling the {api} failed: {other}"),
+        }),
+    }
 }
 
 /// `text` with every occurrence of `secret` replaced by `placeholder`, so a token a provider

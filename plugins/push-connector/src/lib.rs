@@ -346,18 +346,7 @@ pub fn classify_response(
 /// What a failed request means: a destination the manifest does not allow, or a URL that
 /// cannot be used, is rejected; transport failures are retried later.
 pub fn classify_error(error: &HttpError, api_base: &str) -> DeliveryResult {
-    match error {
-        HttpError::Denied => {
-            DeliveryResult::Rejected(format!("the host of api-base `{api_base}` is not in capabilities.http"))
-        }
-        HttpError::InvalidRequest(m) => {
-            DeliveryResult::Rejected(format!("api-base `{api_base}` cannot be used: {m}"))
-        }
-        other => DeliveryResult::RetryLater(RetryHint {
-            after_ms: None,
-            reason: format!("calling the FCM API failed: {other}"),
-        }),
-    }
+    seam_sdk::delivery::api_base_error(error, api_base, "FCM API")
 }
 
 /// `text` with every occurrence of `secret` replaced, so a token never reaches a reason.
