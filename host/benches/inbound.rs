@@ -201,8 +201,12 @@ async fn pipeline_alone(dir: &Path, runtime: &seam::runtime::Runtime, n: u64, ro
         log.append(events).await.expect("append");
     }
     let config = seam::config::SeamConfig::default();
-    let context =
-        seam::pipeline::decide::Context::new(&config, Some(runtime.clone()), router, Default::default());
+    let context = seam::pipeline::decide::Context::new(
+        &config,
+        Some(runtime.clone()),
+        &[router.to_owned()],
+        Default::default(),
+    );
     let started = Instant::now();
     let (processor, progress) =
         seam::pipeline::Processor::new(log.clone(), views, context).expect("processor");

@@ -15,7 +15,8 @@
 //! reopen-window-secs = 86400          # a resolved conversation reopens within this window
 //!
 //! [router]
-//! plugin = "keyword-router"
+//! chain = ["keyword-router", "priority-router", "hours-router", "assign-router"]
+//! config.assign-router = { strategy = "round-robin" }  # config of one router in the chain
 //!
 //! [outbound]
 //! fallback = ["sms", "email"]         # channels tried after the first one fails
@@ -166,22 +167,32 @@ impl Default for ConversationRules {
     }
 }
 
-/// The routing policy.
-#[derive(Debug, Clone, Deserialize)]
+/// The routing policy: router plugins called in order, each refining the decision of the
+/// ones before it.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RouterConfig {
-    /// Name of a loaded router plugin; empty: conversations are not routed.
-    #[serde(default = "default_router")]
-    pub plugin: String,
+    /// One router plugin (the same as a chain of one); `""`: conversations are not routed.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Router plugins, in order; default `["keyword-router", "assign-router"]`.
+    #[serde(default)]
+    pub chain: Option<Vec<String>>,
+    /// Config values of the routers in the chain, by plugin name (strings, or
+    /// `{ env = "VAR" }` / `{ file = "path" }`).
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Table>,
 }
 
-fn default_router() -> String {
-    "keyword-router".into()
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        RouterConfig { plugin: default_router() }
+impl RouterConfig {
+    /// The chain of router plugin names: `chain`, else `plugin`, else the default.
+    pub fn chain(&self) -> Vec<String> {
+        match (&self.chain, &self.plugin) {
+            (Some(chain), _) => chain.iter().filter(|n| !n.is_empty()).cloned().collect(),
+            (None, Some(plugin)) if plugin.is_empty() => Vec::new(),
+            (None, Some(plugin)) => vec![plugin.clone()],
+            (None, None) => vec!["keyword-router".into(), "assign-router".into()],
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use crate::runtime::bindings::{routing, types};
 pub fn message_context(text: &str) -> routing::RouteContext {
     let sender = types::Identity { kind: "telegram".into(), value: "1001".into() };
     routing::RouteContext {
-        event: types::Event::Message(types::InboundMessage {
+        trigger: routing::Trigger::Event,
+        event: Some(types::Event::Message(types::InboundMessage {
             external_id: "m1".into(),
             sender: sender.clone(),
             sender_name: Some("Test Customer".into()),
@@ -18,7 +19,7 @@ pub fn message_context(text: &str) -> routing::RouteContext {
             thread: None,
             sent_at: Some(1_700_000_000_000),
             extras: None,
-        }),
+        })),
         channel: "telegram".into(),
         channel_kind: "telegram".into(),
         customer: routing::CustomerSummary {
@@ -38,10 +39,12 @@ pub fn message_context(text: &str) -> routing::RouteContext {
             tags: Vec::new(),
             message_count: 1,
             opened_at: 1_700_000_000_000,
+            waiting_since: None,
         },
         queues: Vec::new(),
         agents: Vec::new(),
         now: 1_700_000_000_000,
+        proposed: None,
     }
 }
 

@@ -136,6 +136,20 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         Some(file) => SeamConfig::from_file(file)?,
         None => SeamConfig::default(),
     };
+    for (name, table) in &config.router.config {
+        let Some(bundled) = BundledPlugin::find(name) else {
+            tracing::error!(
+                plugin = name,
+                "[router.config] takes config for bundled routers only; put a config.toml beside a plugin directory"
+            );
+            continue;
+        };
+        match (bundled.source(), resolve_config(table)) {
+            (Ok(source), Ok(values)) => load_logged(&runtime, source, &values).await,
+            (Err(e), _) => tracing::error!(plugin = name, error = %e, "bundled plugin manifest is invalid"),
+            (_, Err(e)) => tracing::error!(plugin = name, error = %e, "router config is invalid"),
+        }
+    }
     let settings = db.open_tree("settings").map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
     let (channel_configs, new_webhook_secret) = if config.channels.is_empty() {
         default_channel(&settings).map_err(|e| ServeError::Data(data.clone(), e))?
@@ -210,9 +224,25 @@ pub fn start_pipeline(
     views: Views,
 ) -> Result<Progress, ServeError> {
     crate::pipeline::prepare_views(log.as_ref(), &views)?;
-    let context = Context::new(config, Some(runtime.clone()), &config.router.plugin, channels.clone());
-    let (processor, progress) = Processor::new(log, views, context)?;
+    let chain = config.router.chain();
+    for name in &chain {
+        match runtime.slot(name).map(|s| s.current().manifest().kind) {
+            Some(crate::manifest::PluginKind::Router) => {}
+            Some(kind) => {
+                tracing::error!(plugin = name, %kind, "router chain names a plugin that is not a router")
+            }
+            None => tracing::error!(plugin = name, "router chain names a plugin that is not loaded"),
+        }
+    }
+    let context = Context::new(config, Some(runtime.clone()), &chain, channels.clone());
+    let (processor, progress) = Processor::new(log.clone(), views.clone(), context)?;
     tokio::spawn(processor.run());
+    tokio::spawn(crate::pipeline::clock::run(
+        log,
+        views,
+        progress.clone(),
+        std::time::Duration::from_millis(500),
+    ));
     Ok(progress)
 }
 

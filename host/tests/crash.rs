@@ -171,7 +171,7 @@ fn kill_9_under_load_loses_no_acknowledged_webhook() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let config = seam::config::SeamConfig::default();
-        let context = seam::pipeline::decide::Context::new(&config, None, "", Default::default());
+        let context = seam::pipeline::decide::Context::new(&config, None, &[], Default::default());
         let head_before = log.head();
         let (processor, progress) =
             seam::pipeline::Processor::new(log.clone(), views.clone(), context).unwrap();

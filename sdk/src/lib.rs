@@ -111,7 +111,7 @@ pub mod prelude {
         PollOutcome, RetryHint, Template, WebhookError, WebhookOutcome,
     };
     #[cfg(feature = "router")]
-    pub use crate::router::{Decision, RouteContext, Router};
+    pub use crate::router::{AgentStatus, Decision, RouteContext, Router, Trigger};
     pub use crate::types::*;
     pub use crate::{config, http, json, kv, log, signature};
 }

@@ -109,7 +109,9 @@ async fn queues_and_agents_are_created_changed_and_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routers_see_queues_agents_their_load_and_waiting_counts() {
-    let host = TestHost::start("team-route-context", seam_tests::host::THREE_CHANNELS).await;
+    // The test router alone: the default chain's assign-router would give the waiting one to Anna.
+    let config = format!("{}\n[router]\nchain = [\"keyword-router\"]\n", seam_tests::host::THREE_CHANNELS);
+    let host = TestHost::start("team-route-context", &config).await;
     // The hostile test router stands in for the pipeline's router: it routes to `support`
     // and reports what it sees.
     let caps = "[capabilities]\nlog = true\nkv = { quota-bytes = 64 }\nhttp = []\n";

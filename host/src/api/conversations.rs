@@ -1,13 +1,16 @@
-//! `/v1/conversations`: one conversation, its messages, and lists by status, queue and
-//! assignee.
+//! `/v1/conversations`: one conversation (with its place in line while it waits), its
+//! messages, lists by status, queue and assignee, and the agent's actions on it: assign,
+//! transfer, unassign, resolve, reopen, set pending.
 
 use super::auth::{Caller, Role};
-use super::customers::{Page, TimelinePage, page};
+use super::customers::{Page, TimelinePage, page, submit};
 use super::{AppError, AppState};
+use crate::log::NewEvent;
+use crate::pipeline::commands::{self, UpdateConversation, double_option};
 use crate::views::ConversationFilter;
 use crate::views::records::{Conversation, Status};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,18 +19,100 @@ fn not_found(id: &str) -> AppError {
     AppError::not_found("conversation-not-found", format!("no conversation `{id}`"))
 }
 
+/// A conversation, and where it stands in line if it waits for an agent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationView {
+    /// The conversation.
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// 1 for the first in line of its queue; absent unless it waits.
+    pub queue_position: Option<usize>,
+    /// How long it has waited for an agent so far, ms; absent unless it waits.
+    pub wait_ms: Option<i64>,
+}
+
+/// `conversation` with its place in line, at `now` (Unix ms).
+pub fn view(state: &AppState, conversation: Conversation, now: i64) -> Result<ConversationView, AppError> {
+    let (mut queue_position, mut wait_ms) = (None, None);
+    if conversation.is_waiting()
+        && let Some(queue) = &conversation.queue
+    {
+        let line = state.views.waiting_in(queue)?;
+        queue_position = line.iter().position(|c| c.id == conversation.id).map(|p| p + 1);
+        wait_ms = conversation.waiting_since.map(|since| now.saturating_sub(since).max(0));
+    }
+    Ok(ConversationView { conversation, queue_position, wait_ms })
+}
+
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// One conversation.
 #[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
-    responses((status = 200, body = Conversation), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, body = ConversationView), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_conversation(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Conversation>, AppError> {
+) -> Result<Json<ConversationView>, AppError> {
     caller.require(Role::Integration)?;
-    state.views.conversation(&id)?.map(Json).ok_or_else(|| not_found(&id))
+    let conversation = state.views.conversation(&id)?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(view(&state, conversation, now_ms())?))
+}
+
+/// What to change: absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// Assign (or transfer) to this agent; `null` unassigns: it waits in its queue.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub assignee: Option<Option<String>>,
+    /// Move to this queue; `null` takes it out of every queue.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub queue: Option<Option<String>>,
+    /// `resolved`, `open` (reopens a resolved one) or `pending` (waiting for the customer).
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
+/// Assigns, transfers, unassigns, resolves, reopens or sets pending a conversation. An
+/// agent who lets a conversation go (resolves, transfers) is offered the next one waiting.
+#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "conversations", request_body = UpdateBody,
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationView), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "Unknown agent, bad queue id, or a status change that is not allowed",
+            body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Json<ConversationView>, AppError> {
+    caller.require(Role::Agent)?;
+    let Json(body) = body?;
+    if state.views.conversation_record(&id)?.is_none() {
+        return Err(not_found(&id));
+    }
+    let command = UpdateConversation {
+        conversation: id.clone(),
+        assignee: body.assignee,
+        queue: body.queue,
+        status: body.status,
+        by: caller.key.name.clone(),
+    };
+    let payload = serde_json::value::to_raw_value(&command)
+        .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;
+    submit(&state, NewEvent::input(commands::CONVERSATION_UPDATE, payload), "conversation-refused").await?;
+    let conversation = state.views.conversation(&id)?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(view(&state, conversation, now_ms())?))
 }
 
 /// The conversation's messages and events, every channel interleaved.

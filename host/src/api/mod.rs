@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}/merge", post(customers::merge))
         .route("/customers/{id}/unmerge", post(customers::unmerge))
         .route("/conversations", get(conversations::list))
-        .route("/conversations/{id}", get(conversations::get_conversation))
+        .route("/conversations/{id}", get(conversations::get_conversation).patch(conversations::update))
         .route("/conversations/{id}/messages", get(conversations::messages).post(messages::reply))
         .route("/messages", post(messages::send_message))
         .route("/messages/{id}", get(messages::get_message))
@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}/status", put(team::set_status))
         .route("/queues", get(team::list_queues).post(team::create_queue))
         .route("/queues/{id}", get(team::get_queue).patch(team::patch_queue))
+        .route("/queues/{id}/waiting", get(team::waiting))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

@@ -64,6 +64,10 @@ pub struct QueueBody {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub overflow: Option<Option<String>>,
+    /// Seconds a conversation may wait before it moves to `overflow`; `null` removes it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub timeout_secs: Option<Option<u64>>,
 }
 
 /// An agent's new status.
@@ -220,6 +224,47 @@ pub async fn get_queue(
     state.views.queue(&id)?.map(Json).ok_or_else(|| queue_not_found(&id))
 }
 
+/// The conversations waiting in a queue, first in line first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingLine {
+    /// The queue.
+    pub queue: String,
+    /// How many wait.
+    pub waiting: usize,
+    /// The longest wait so far, ms (0 when nobody waits).
+    pub longest_wait_ms: i64,
+    /// The first 100 in line, each with its `queue_position` and `wait_ms`.
+    pub items: Vec<super::conversations::ConversationView>,
+}
+
+/// Who waits in a queue, in the order agents will get them. Works for any queue
+/// conversations were routed to, registered or not.
+#[utoipa::path(get, path = "/v1/queues/{id}/waiting", tag = "team", params(("id" = String, Path, description = "Queue id")),
+    responses((status = 200, body = WaitingLine)), security(("bearer" = [])))]
+pub async fn waiting(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WaitingLine>, AppError> {
+    caller.require(Role::Integration)?;
+    let line = state.views.waiting_in(&id)?;
+    let now = super::conversations::now_ms();
+    let longest_wait_ms =
+        line.iter().filter_map(|c| c.waiting_since).map(|s| now.saturating_sub(s).max(0)).max().unwrap_or(0);
+    let waiting = line.len();
+    let items = line
+        .into_iter()
+        .take(100)
+        .enumerate()
+        .map(|(i, c)| super::conversations::ConversationView {
+            wait_ms: c.waiting_since.map(|s| now.saturating_sub(s).max(0)),
+            conversation: c,
+            queue_position: Some(i + 1),
+        })
+        .collect();
+    Ok(Json(WaitingLine { queue: id, waiting, longest_wait_ms, items }))
+}
+
 /// Creates a queue.
 #[utoipa::path(post, path = "/v1/queues", tag = "team", request_body = QueueBody,
     responses((status = 201, body = QueueRecord), (status = 400, body = super::error::ErrorBody),
@@ -275,6 +320,7 @@ async fn save_queue(
         priority: body.priority,
         hours: body.hours,
         overflow: body.overflow,
+        timeout_secs: body.timeout_secs,
         by: caller.key.name.clone(),
     };
     submit(state, command(commands::QUEUE_SAVE, &save)?, "queue-refused").await?;

@@ -23,9 +23,53 @@ pub const AGENT_STATUS: &str = "agent.status-requested";
 /// Event type of [`SaveQueue`].
 pub const QUEUE_SAVE: &str = "queue.save-requested";
 
+/// Event type of [`UpdateConversation`].
+pub const CONVERSATION_UPDATE: &str = "conversation.update-requested";
+
+/// Event type of [`EscalationDue`] (appended by the queue clock, not by the API).
+pub const ESCALATION_DUE: &str = "queue.escalation-due";
+
 /// Whether an input of type `kind` is an API command (whose outcome the API waits for).
 pub fn is_command(kind: &str) -> bool {
-    matches!(kind, UPDATE | MERGE | UNMERGE | SEND | REDRIVE | AGENT_SAVE | AGENT_STATUS | QUEUE_SAVE)
+    matches!(
+        kind,
+        UPDATE
+            | MERGE
+            | UNMERGE
+            | SEND
+            | REDRIVE
+            | AGENT_SAVE
+            | AGENT_STATUS
+            | QUEUE_SAVE
+            | CONVERSATION_UPDATE
+    )
+}
+
+/// Assign, transfer, unassign, resolve, reopen or set pending a conversation: the fields
+/// given change, the others stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateConversation {
+    /// The conversation.
+    pub conversation: String,
+    /// The agent: absent keeps it, `null` unassigns (it waits in its queue).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub assignee: Option<Option<String>>,
+    /// The queue: absent keeps it, `null` takes it out of every queue.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub queue: Option<Option<String>>,
+    /// The new status.
+    #[serde(default)]
+    pub status: Option<crate::views::records::Status>,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Conversations the queue clock found waiting past their queue's timeout. The pipeline
+/// checks each again at the input's time, so a conversation taken meanwhile stays put.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EscalationDue {
+    /// Conversation ids.
+    pub conversations: Vec<String>,
 }
 
 /// Create an agent, or change the fields given (the others stay as they are).
@@ -84,6 +128,9 @@ pub struct SaveQueue {
     /// Overflow queue: absent keeps it, `null` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub overflow: Option<Option<String>>,
+    /// Escalation timeout in seconds: absent keeps it, `null` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub timeout_secs: Option<Option<u64>>,
     /// Who asked.
     pub by: String,
 }

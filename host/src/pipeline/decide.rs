@@ -24,10 +24,10 @@ pub struct Context {
     pub rules: Rules,
     /// Reopen window, ms.
     pub reopen_window_ms: i64,
-    /// The runtime, for the router plugin.
+    /// The runtime, for the router plugins.
     pub runtime: Option<Runtime>,
-    /// The router plugin's name ("" for none).
-    pub router: String,
+    /// The routing policy: router plugin names, called in order (empty: no routing).
+    pub chain: Vec<String>,
     /// The configured channels: kinds for the router, address kinds for outbound plans.
     pub channels: Channels,
     /// Retries and fallback of outbound messages.
@@ -35,12 +35,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// The context for `config`: its identity and conversation rules, and `router` (a
-    /// plugin name, "" for none) called through `runtime` when there is one.
+    /// The context for `config`: its identity and conversation rules, and the routing
+    /// policy `chain` (router plugin names, none: no routing) called through `runtime`.
     pub fn new(
         config: &crate::config::SeamConfig,
         runtime: Option<Runtime>,
-        router: &str,
+        chain: &[String],
         channels: Channels,
     ) -> Self {
         let normalizer = Normalizer::new(&config.identity);
@@ -49,7 +49,7 @@ impl Context {
             normalizer,
             reopen_window_ms: (config.conversations.reopen_window_secs as i64).saturating_mul(1000),
             runtime,
-            router: router.to_owned(),
+            chain: chain.to_vec(),
             channels,
             outbound: config.outbound.clone(),
         }
@@ -111,8 +111,8 @@ impl<'a> Decider<'a> {
                 let home = self.resolve_or_create(&key, &how)?;
                 let owner = self.owner_id(&home)?;
                 let conversation = self.thread(ctx, &owner)?;
-                self.route(ctx, &conversation, &owner, types::Event::Message(message), channel.as_deref())
-                    .await?;
+                let message = Some(types::Event::Message(message));
+                self.route(ctx, &conversation, routing::Trigger::Event, message, channel.as_deref()).await?;
                 self.record(&home, Some(conversation), event, Some(key), true)?;
             }
             "message.edited" => {
@@ -137,8 +137,8 @@ impl<'a> Decider<'a> {
                 let conversation = if missed {
                     let owner = self.owner_id(&home)?;
                     let conversation = self.thread(ctx, &owner)?;
-                    self.route(ctx, &conversation, &owner, types::Event::Call(call), channel.as_deref())
-                        .await?;
+                    let call = Some(types::Event::Call(call));
+                    self.route(ctx, &conversation, routing::Trigger::Event, call, channel.as_deref()).await?;
                     Some(conversation)
                 } else {
                     self.open_conversation(&home)?
@@ -212,9 +212,33 @@ impl<'a> Decider<'a> {
                 let command = parse!(Redrive);
                 return self.redrive(&command, event);
             }
-            commands::AGENT_SAVE => return self.save_agent(&parse!(commands::SaveAgent)),
-            commands::AGENT_STATUS => return self.set_agent_status(&parse!(commands::SetAgentStatus)),
-            commands::QUEUE_SAVE => return self.save_queue(&parse!(commands::SaveQueue)),
+            commands::AGENT_SAVE => {
+                let command = parse!(commands::SaveAgent);
+                let refused = self.save_agent(&command)?;
+                if refused.is_none() {
+                    self.reoffer(ctx, Some(&command.id)).await?;
+                }
+                return Ok(refused);
+            }
+            commands::AGENT_STATUS => {
+                let command = parse!(commands::SetAgentStatus);
+                let refused = self.set_agent_status(&command)?;
+                if refused.is_none() {
+                    self.reoffer(ctx, Some(&command.id)).await?;
+                }
+                return Ok(refused);
+            }
+            commands::QUEUE_SAVE => {
+                let refused = self.save_queue(&parse!(commands::SaveQueue))?;
+                if refused.is_none() {
+                    self.reoffer(ctx, None).await?;
+                }
+                return Ok(refused);
+            }
+            commands::CONVERSATION_UPDATE => {
+                return self.update_conversation(ctx, &parse!(commands::UpdateConversation)).await;
+            }
+            commands::ESCALATION_DUE => self.escalate(ctx, &parse!(commands::EscalationDue)).await?,
             outbound::ATTEMPTED => {
                 let attempted = parse!(Attempted);
                 self.attempted(ctx, &attempted, event)?;
@@ -526,102 +550,5 @@ impl<'a> Decider<'a> {
         }
         self.emit(Effect::CustomerRestored { customer: target, from: owner.id, members })?;
         Ok(None)
-    }
-
-    /// Asks the router where the conversation goes, unless an agent already has it.
-    async fn route(
-        &mut self,
-        ctx: &Context,
-        conversation: &str,
-        owner: &str,
-        event: types::Event,
-        channel: Option<&str>,
-    ) -> Result<(), ViewError> {
-        let Some(runtime) = &ctx.runtime else { return Ok(()) };
-        if ctx.router.is_empty() {
-            return Ok(());
-        }
-        let Some(current) = self.unit.conversation(conversation)?.cloned() else { return Ok(()) };
-        if current.assignee.is_some() {
-            return Ok(());
-        }
-        let record = self.unit.owner(owner)?.unwrap_or_default();
-        let group = self.group(&record)?;
-        let identities = group
-            .iter()
-            .flat_map(|c| &c.identities)
-            .filter_map(|i| i.identity.split_once(':'))
-            .map(|(k, v)| types::Identity { kind: k.into(), value: v.into() })
-            .collect();
-        let attributes = record
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-            .collect();
-        let mut channels: Vec<String> = group.iter().flat_map(|c| c.channels.keys().cloned()).collect();
-        channels.sort();
-        channels.dedup();
-        let channel = channel.unwrap_or("").to_owned();
-        let channel_kind = ctx.channels.get(&channel).map_or_else(|| channel.clone(), |c| c.kind);
-        let (queues, agents) = self.team_context(ctx, &channel_kind)?;
-        let context = routing::RouteContext {
-            event,
-            channel_kind,
-            channel,
-            customer: routing::CustomerSummary {
-                id: record.id.clone(),
-                identities,
-                attributes,
-                channels,
-                last_agent: None,
-                previous_conversations: group
-                    .iter()
-                    .map(|c| c.counters.conversations)
-                    .sum::<u64>()
-                    .saturating_sub(1) as u32,
-            },
-            conversation: routing::ConversationSummary {
-                id: current.id.clone(),
-                status: match current.status {
-                    Status::Open => routing::ConversationStatus::Open,
-                    Status::Pending => routing::ConversationStatus::Pending,
-                    Status::Resolved => routing::ConversationStatus::Resolved,
-                },
-                channels: current.channels.clone(),
-                queue: current.queue.clone(),
-                assignee: current.assignee.clone(),
-                tags: current.tags.clone(),
-                message_count: current.message_count as u32,
-                opened_at: current.opened_at,
-            },
-            queues,
-            agents,
-            now: self.at,
-        };
-        let router = runtime.slot(&ctx.router).map_or_else(|| ctx.router.clone(), |s| s.current().id());
-        let effect = match runtime.route(&ctx.router, &context).await {
-            Ok(Ok(d)) => {
-                let new_tags = d.tags.iter().any(|t| !current.tags.contains(t));
-                let changed = d.queue != current.queue
-                    || d.agent != current.assignee
-                    || d.priority != current.priority
-                    || new_tags;
-                if !changed {
-                    return Ok(());
-                }
-                Effect::ConversationRouted {
-                    conversation: conversation.into(),
-                    queue: d.queue,
-                    agent: d.agent,
-                    priority: d.priority,
-                    tags: d.tags,
-                    reason: d.reason,
-                    router,
-                }
-            }
-            Ok(Err(error)) => Effect::RouteFailed { conversation: conversation.into(), router, error },
-            Err(e) => Effect::RouteFailed { conversation: conversation.into(), router, error: e.to_string() },
-        };
-        self.emit(effect)
     }
 }

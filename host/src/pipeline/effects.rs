@@ -128,8 +128,49 @@ pub enum Effect {
         tags: Vec<String>,
         /// The router's explanation.
         reason: String,
-        /// The router plugin and version that decided (`name@version`).
+        /// The routers that decided (`name@version`, several joined by ` -> ` for a chain).
         router: String,
+        /// When, ms (0 in decisions written before it was recorded).
+        #[serde(default)]
+        at: i64,
+    },
+    /// Someone placed a conversation by hand: assigned it, transferred it to another agent
+    /// or queue, or unassigned it.
+    ConversationAssigned {
+        /// The conversation.
+        conversation: String,
+        /// Its queue now.
+        queue: Option<String>,
+        /// Its agent now; none: it waits in its queue.
+        agent: Option<String>,
+        /// Who did it (the API key's name).
+        by: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// A conversation waited in `from` longer than the queue's timeout and moved to its
+    /// overflow queue `to`.
+    ConversationEscalated {
+        /// The conversation.
+        conversation: String,
+        /// The queue it waited in.
+        from: String,
+        /// The overflow queue.
+        to: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// An agent set a conversation open (waiting for the company) or pending (waiting for
+    /// the customer); resolving is [`Effect::ConversationResolved`].
+    ConversationStatusSet {
+        /// The conversation.
+        conversation: String,
+        /// `open` or `pending`.
+        status: crate::views::records::Status,
+        /// Who did it.
+        by: String,
+        /// When, ms.
+        at: i64,
     },
     /// The router could not decide (it failed or is not loaded); the conversation keeps
     /// its previous placement.

@@ -12,11 +12,13 @@
 //! anew, so the router is not asked twice and nothing is counted twice. Inputs are decided
 //! one at a time in log order, which keeps every customer's events in order.
 
+pub mod clock;
 pub mod commands;
 pub mod decide;
 pub mod effects;
 pub mod identity;
 pub mod outbound;
+pub mod route;
 pub mod team;
 
 use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};

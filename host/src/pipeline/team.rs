@@ -2,12 +2,10 @@
 //! like everything else, so their history is in it and a rebuild restores them.
 
 use super::commands::{SaveAgent, SaveQueue, SetAgentStatus};
-use super::decide::Context;
 use super::decide::Decider;
 use super::effects::Effect;
-use crate::runtime::bindings::routing;
 use crate::views::ViewError;
-use crate::views::team::{AgentRecord, AgentStatus, QueueRecord};
+use crate::views::team::{AgentRecord, QueueRecord};
 
 /// Whether `id` can name an agent or a queue: 1-64 letters, digits, `_`, `-`, `.`.
 pub fn valid_id(id: &str) -> bool {
@@ -25,53 +23,6 @@ fn tags(list: &[String]) -> Vec<String> {
 }
 
 impl Decider<'_> {
-    /// The queues and agents a router sees for a conversation on a channel of kind `kind`:
-    /// each queue with whether it is open now and how many conversations wait in it; each
-    /// agent with its status, the conversations of that kind it holds (by their last
-    /// channel) and its capacity for the kind.
-    pub(super) fn team_context(
-        &mut self,
-        ctx: &Context,
-        kind: &str,
-    ) -> Result<(Vec<routing::Queue>, Vec<routing::Agent>), ViewError> {
-        let mut queues = Vec::new();
-        for q in self.unit.all_queues()? {
-            let waiting = self.unit.waiting(&q.id)? as u32;
-            queues.push(routing::Queue {
-                open: q.is_open(self.at),
-                id: q.id,
-                skills: q.skills,
-                priority: q.priority,
-                waiting,
-            });
-        }
-        let kind_of =
-            |channel: &str| ctx.channels.get(channel).map_or_else(|| channel.to_owned(), |c| c.kind);
-        let mut agents = Vec::new();
-        for a in self.unit.all_agents()? {
-            let load = self
-                .unit
-                .live_assignments(&a.id)?
-                .iter()
-                .filter(|c| c.last_channel.as_deref().is_some_and(|ch| kind_of(ch) == kind))
-                .count() as u32;
-            agents.push(routing::Agent {
-                capacity: a.capacity_for(kind),
-                status: match a.status {
-                    AgentStatus::Online => routing::AgentStatus::Online,
-                    AgentStatus::Away => routing::AgentStatus::Away,
-                    AgentStatus::Offline => routing::AgentStatus::Offline,
-                },
-                id: a.id,
-                name: a.name,
-                skills: a.skills,
-                languages: a.languages,
-                load,
-            });
-        }
-        Ok((queues, agents))
-    }
-
     /// Creates or changes an agent.
     pub(super) fn save_agent(&mut self, command: &SaveAgent) -> Result<Option<String>, ViewError> {
         let existing = self.unit.agent(&command.id)?.cloned();
@@ -176,6 +127,18 @@ impl Decider<'_> {
                 }
             }
             queue.overflow = overflow.clone();
+        }
+        if let Some(timeout) = command.timeout_secs {
+            if timeout == Some(0) {
+                return self.reject("timeout_secs must be at least 1");
+            }
+            queue.timeout_secs = timeout;
+        }
+        if queue.timeout_secs.is_some() && queue.overflow.is_none() {
+            return self.reject(format!(
+                "queue `{}` has timeout_secs but no overflow queue to escalate to",
+                queue.id
+            ));
         }
         queue.updated_at = self.at;
         self.emit(Effect::QueueSaved { queue })?;

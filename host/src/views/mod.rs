@@ -60,7 +60,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -349,6 +349,39 @@ impl Views {
                 Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
             })
             .collect()
+    }
+
+    /// The distinct owners (first key part) in index `tag`, e.g. every queue something
+    /// waits in: one seek per owner, not a scan of the whole index.
+    pub(crate) fn index_owners(&self, tag: u8) -> Result<Vec<String>, ViewError> {
+        let mut owners = Vec::new();
+        let mut from = vec![tag, 0];
+        while let Some(item) = self.tree.range(from.clone()..).next() {
+            let (k, _) = item?;
+            if k.len() < 2 || k[0] != tag || k[1] != 0 {
+                break;
+            }
+            let rest = &k[2..];
+            let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+            let owner = &rest[..end];
+            owners.push(String::from_utf8_lossy(owner).into_owned());
+            // Past every key of this owner: `owner` then a byte above the 0 separator.
+            from = key(tag, &[owner]);
+            from.push(1);
+        }
+        Ok(owners)
+    }
+
+    /// The conversations waiting in `queue`, first in line first.
+    pub fn waiting_in(&self, queue: &str) -> Result<Vec<Conversation>, ViewError> {
+        let mut out = Vec::new();
+        for id in self.index_ids(b'w', queue)? {
+            if let Some(c) = self.conversation_record(&id)? {
+                out.push(c);
+            }
+        }
+        out.sort_by_key(Conversation::queue_rank);
+        Ok(out)
     }
 
     /// Conversations matching `filter`, by id (which sorts by opening time).

@@ -84,6 +84,9 @@ pub struct CustomerRecord {
     pub merged_into: Option<String>,
     /// Customers merged into this one (directly or through them).
     pub absorbed: Vec<String>,
+    /// The agent a conversation of this customer was last assigned to (for sticky routing).
+    #[serde(default)]
+    pub last_agent: Option<String>,
     /// The conversation not yet resolved, if any (kept on the surviving customer).
     pub open_conversation: Option<String>,
     /// The latest conversation, for reopening.
@@ -171,11 +174,44 @@ pub struct Conversation {
     /// Log offset of its latest event.
     #[serde(default)]
     pub last_offset: Option<u64>,
+    /// Since when it has waited for an agent (in a queue, unassigned, not resolved); kept
+    /// when it moves between queues while waiting, cleared once an agent has it.
+    #[serde(default)]
+    pub waiting_since: Option<i64>,
+    /// When it entered the queue it waits in: the queue's escalation timeout counts from it.
+    #[serde(default)]
+    pub queued_at: Option<i64>,
     /// Customers whose timelines hold its events: its customer, and the customers merged
     /// into it at the time (their events keep their own timelines, so an unmerge can give
     /// them back).
     #[serde(default)]
     pub timelines: Vec<String>,
+}
+
+impl Conversation {
+    /// Whether it waits for an agent: in a queue, unassigned, not resolved.
+    pub fn is_waiting(&self) -> bool {
+        self.status != Status::Resolved && self.assignee.is_none() && self.queue.is_some()
+    }
+
+    /// Its place in line: higher priority first, then who has waited longest.
+    pub fn queue_rank(&self) -> (std::cmp::Reverse<i32>, i64, String) {
+        (std::cmp::Reverse(self.priority), self.waiting_since.unwrap_or(i64::MAX), self.id.clone())
+    }
+
+    /// Keeps `waiting_since` and `queued_at` in step with whether it waits now, after a
+    /// change at `at` that moved it from `previous_queue`.
+    pub fn settle_wait(&mut self, previous_queue: Option<&str>, at: i64) {
+        if self.is_waiting() {
+            self.waiting_since.get_or_insert(at);
+            if self.queued_at.is_none() || previous_queue != self.queue.as_deref() {
+                self.queued_at = Some(at);
+            }
+        } else {
+            self.waiting_since = None;
+            self.queued_at = None;
+        }
+    }
 }
 
 /// An entry of a timeline or of a conversation's messages: a pointer into the log.

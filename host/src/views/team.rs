@@ -42,6 +42,9 @@ pub struct AgentRecord {
     pub created_at: i64,
     /// Last changed (ms).
     pub updated_at: i64,
+    /// When a conversation was last assigned to the agent (ms), for round-robin.
+    #[serde(default)]
+    pub last_assigned: Option<i64>,
 }
 
 impl AgentRecord {
@@ -132,6 +135,9 @@ pub struct QueueRecord {
     pub hours: Option<BusinessHours>,
     /// Where conversations go when it is closed or nobody can take them in time.
     pub overflow: Option<String>,
+    /// A conversation waiting longer than this many seconds moves to `overflow`.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
     /// Created (ms).
     pub created_at: i64,
     /// Last changed (ms).

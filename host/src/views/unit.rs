@@ -211,12 +211,24 @@ impl Unit {
         self.indexed(b'l', agent, |c| c.status != Status::Resolved && c.assignee.as_deref() == Some(agent))
     }
 
-    /// How many conversations wait in `queue`: in it, not resolved, nobody assigned.
-    pub fn waiting(&mut self, queue: &str) -> Result<usize, ViewError> {
-        let waiting = |c: &Conversation| {
-            c.status != Status::Resolved && c.assignee.is_none() && c.queue.as_deref() == Some(queue)
-        };
-        Ok(self.indexed(b'w', queue, waiting)?.len())
+    /// The conversations waiting in `queue` (in it, not resolved, nobody assigned), first
+    /// in line first.
+    pub fn waiting(&mut self, queue: &str) -> Result<Vec<Conversation>, ViewError> {
+        let mut waiting =
+            self.indexed(b'w', queue, |c| c.is_waiting() && c.queue.as_deref() == Some(queue))?;
+        waiting.sort_by_key(Conversation::queue_rank);
+        Ok(waiting)
+    }
+
+    /// Every queue something waits in, stored or changed by this unit.
+    pub fn waiting_queues(&mut self) -> Result<Vec<String>, ViewError> {
+        let mut queues: HashSet<String> = self.views.index_owners(b'w')?.into_iter().collect();
+        queues.extend(
+            self.conversations.values().filter(|(_, c)| c.is_waiting()).filter_map(|(_, c)| c.queue.clone()),
+        );
+        let mut queues: Vec<String> = queues.into_iter().collect();
+        queues.sort();
+        Ok(queues)
     }
 
     /// A conversation as changed by this unit.
@@ -238,6 +250,35 @@ impl Unit {
         }
         self.dirty_conversations.insert(id.to_owned());
         Ok(self.conversations.get_mut(id).map(|(_, c)| c))
+    }
+
+    /// Puts conversation `id` in `queue` with `agent` (none: it waits there) at `at`: keeps
+    /// its waiting times, the agent's last assignment and the customer's last agent.
+    fn place(
+        &mut self,
+        id: &str,
+        queue: Option<String>,
+        agent: Option<String>,
+        at: i64,
+    ) -> Result<(), ViewError> {
+        let Some(c) = self.conversation_mut(id)? else { return Ok(()) };
+        let previous_queue = std::mem::replace(&mut c.queue, queue);
+        let previous_agent = std::mem::replace(&mut c.assignee, agent.clone());
+        c.updated_at = c.updated_at.max(at);
+        c.settle_wait(previous_queue.as_deref(), at);
+        let customer = c.customer.clone();
+        let Some(agent) = agent.filter(|a| previous_agent.as_ref() != Some(a)) else { return Ok(()) };
+        if self.agent(&agent)?.is_some()
+            && let Some(record) = self.agents.get_mut(&agent)
+        {
+            record.last_assigned = Some(at);
+            self.dirty_agents.insert(agent.clone());
+        }
+        let owner = self.owner(&customer)?.map_or(customer, |o| o.id);
+        if let Some(record) = self.customer_mut(&owner)? {
+            record.last_agent = Some(agent);
+        }
+        Ok(())
     }
 
     /// Records the outcome of the API command at `source`.
@@ -420,6 +461,8 @@ impl Unit {
                     first_offset: None,
                     last_offset: None,
                     timelines: vec![customer.clone()],
+                    waiting_since: None,
+                    queued_at: None,
                 };
                 self.conversations.insert(conversation.clone(), (None, c));
                 self.dirty_conversations.insert(conversation.clone());
@@ -436,6 +479,8 @@ impl Unit {
                 c.resolved_at = None;
                 c.updated_at = *at;
                 c.reopened += 1;
+                let queue = c.queue.clone();
+                c.settle_wait(queue.as_deref(), *at);
                 let customer = c.customer.clone();
                 if let Some(owner) = self.owner(&customer)?
                     && let Some(record) = self.customer_mut(&owner.id)?
@@ -448,6 +493,7 @@ impl Unit {
                 c.status = Status::Resolved;
                 c.resolved_at = Some(*at);
                 c.updated_at = *at;
+                c.settle_wait(None, *at);
                 let customer = c.customer.clone();
                 let owner = self.owner(&customer)?.map(|o| o.id);
                 for id in [Some(customer), owner].into_iter().flatten() {
@@ -458,10 +504,8 @@ impl Unit {
                     }
                 }
             }
-            Effect::ConversationRouted { conversation, queue, agent, priority, tags, reason, router } => {
+            Effect::ConversationRouted { conversation, queue, agent, priority, tags, reason, router, at } => {
                 let Some(c) = self.conversation_mut(conversation)? else { return Ok(()) };
-                c.queue = queue.clone();
-                c.assignee = agent.clone();
                 c.priority = *priority;
                 for tag in tags {
                     if !c.tags.contains(tag) {
@@ -470,6 +514,18 @@ impl Unit {
                 }
                 c.route_reason = Some(reason.clone());
                 c.router = Some(router.clone());
+                self.place(conversation, queue.clone(), agent.clone(), *at)?;
+            }
+            Effect::ConversationAssigned { conversation, queue, agent, at, .. } => {
+                self.place(conversation, queue.clone(), agent.clone(), *at)?;
+            }
+            Effect::ConversationEscalated { conversation, to, at, .. } => {
+                self.place(conversation, Some(to.clone()), None, *at)?;
+            }
+            Effect::ConversationStatusSet { conversation, status, at, .. } => {
+                let Some(c) = self.conversation_mut(conversation)? else { return Ok(()) };
+                c.status = *status;
+                c.updated_at = c.updated_at.max(*at);
             }
             Effect::Recorded { customer, conversation, kind, channel, identity, inbound_message, at } => {
                 let entry = Entry {
@@ -657,6 +713,7 @@ mod tests {
             tags: Vec::new(),
             reason: "test".into(),
             router: "test@1".into(),
+            at: 2,
         };
         unit.apply(2, &effect).unwrap();
     }
@@ -679,14 +736,14 @@ mod tests {
         routed(&mut unit, "c2", Some("support"), None);
         routed(&mut unit, "c3", Some("support"), None);
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c1"]);
-        assert_eq!(unit.waiting("support").unwrap(), 2);
+        assert_eq!(unit.waiting("support").unwrap().len(), 2);
         let batch = unit.take_batch(10);
         unit.write(batch).unwrap();
 
         // A fresh unit reads the stored indexes; its own changes correct them.
         let mut unit = Unit::new(&views);
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c1"]);
-        assert_eq!(unit.waiting("support").unwrap(), 2);
+        assert_eq!(unit.waiting("support").unwrap().len(), 2);
         routed(&mut unit, "c2", Some("support"), Some("anna"));
         unit.apply(
             3,
@@ -694,12 +751,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"], "resolved ones do not count");
-        assert_eq!(unit.waiting("support").unwrap(), 1, "an assigned one no longer waits");
+        assert_eq!(unit.waiting("support").unwrap().len(), 1, "an assigned one no longer waits");
         let batch = unit.take_batch(20);
         unit.write(batch).unwrap();
         let mut unit = Unit::new(&views);
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"]);
-        assert_eq!(unit.waiting("support").unwrap(), 1);
+        assert_eq!(unit.waiting("support").unwrap().len(), 1);
         assert!(unit.live_assignments("bob").unwrap().is_empty());
     }
 }

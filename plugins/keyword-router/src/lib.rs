@@ -63,22 +63,26 @@ impl Router for KeywordRouter {
     fn route(context: RouteContext) -> Result<Decision, String> {
         let rules = config::get("rules").unwrap_or_default();
         let text = context.text().unwrap_or_default();
-        Ok(match first_match(&rules, text)? {
+        let mut decision = context.start();
+        match first_match(&rules, text)? {
             Some((queue, keyword)) => {
-                let mut d = Decision::to_queue(&queue, &format!("keyword `{keyword}`"));
-                d.tags.push(format!("keyword:{keyword}"));
-                d
+                if decision.queue.as_ref() != Some(&queue) {
+                    decision.queue = Some(queue);
+                    decision.agent = None;
+                }
+                decision.tag(&format!("keyword:{keyword}"));
+                decision.because(&format!("keyword `{keyword}`"));
             }
             // A conversation already placed (by an earlier keyword) stays where it is.
-            None if context.conversation.queue.is_some() => {
-                let queue = context.conversation.queue.clone().unwrap_or_default();
-                Decision::to_queue(&queue, "no keyword matched; kept the current queue")
+            None if decision.queue.is_some() => {
+                decision.because("no keyword matched; kept the current queue")
             }
             None => {
-                let fallback = config::get("default-queue").unwrap_or_else(|| "general".to_owned());
-                Decision::to_queue(&fallback, "no keyword matched")
+                decision.queue = Some(config::get("default-queue").unwrap_or_else(|| "general".to_owned()));
+                decision.because("no keyword matched");
             }
-        })
+        }
+        Ok(decision)
     }
 }
 
