@@ -112,6 +112,7 @@ fn main() {
             channels,
             normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
             webchat: Default::default(),
+        routers: Default::default(),
         };
         let app = seam::api::router(state);
         let mut ids = Vec::new();

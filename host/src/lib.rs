@@ -7,11 +7,12 @@
 //!   admin; `/healthz`, `/metrics`, `/openapi.json`;
 //! - [`runtime`]: loads plugins ([`manifest`] + component), limits and calls them, swaps
 //!   versions atomically; host capabilities live in [`runtime::caps`], one module each;
-//!   [`channels`] are connector plugins loaded under a channel id;
+//!   [`channels`] are connector plugins loaded under a channel id; [`routers`] are the
+//!   router versions routing policies pin;
 //! - [`log`]: the event log, source of truth ([`log::EventLog`], sled by default): webhooks
 //!   append inputs, durably, before the provider gets its answer;
 //! - [`pipeline`]: consumes the log in order: identity resolution, conversation threading,
-//!   the router plugin; appends its decisions to the log;
+//!   the routing policy's router plugins and the queue; appends its decisions to the log;
 //! - [`views`]: customers, identities, conversations, timelines, outbound messages, derived
 //!   from the decisions and rebuildable from the log;
 //! - [`delivery`]: the outbound worker: sends what the pipeline left due through the
@@ -30,6 +31,7 @@ pub mod log;
 pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
+pub mod routers;
 pub mod runtime;
 pub mod samples;
 pub mod server;

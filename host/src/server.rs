@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::decide::Context;
 use crate::pipeline::identity::Normalizer;
 use crate::pipeline::{Processor, Progress};
+use crate::routers::RouterStore;
 use crate::runtime::{PluginSource, Runtime, RuntimeOptions};
 use crate::views::Views;
 use std::collections::BTreeMap;
@@ -124,6 +125,8 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
             }
         }
     }
+    let routers = RouterStore::new(Some(data.join("routers")));
+    routers.load_all(&runtime).await;
     let mut roots = Vec::new();
     if let Some(dir) = &options.plugin_dir {
         load_dir(&runtime, dir).await;
@@ -197,6 +200,7 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         channels,
         normalizer,
         webchat: Default::default(),
+        routers,
     };
     Ok(Host { state, new_admin_key, new_webhook_secret, delivery: Some(delivery) })
 }

@@ -124,5 +124,6 @@ pub fn app_state(runtime: Runtime, keys: seam::api::auth::ApiKeys, db: &sled::Db
         channels,
         normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
         webchat: Default::default(),
+        routers: Default::default(),
     }
 }

@@ -11,6 +11,7 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod plugins;
+mod routing;
 mod team;
 pub mod webchat;
 mod webhooks;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub normalizer: Normalizer,
     /// The shared log tail of the web chat streams.
     pub webchat: webchat::Hub,
+    /// Router versions pinned by routing policies.
+    pub routers: crate::routers::RouterStore,
 }
 
 /// The whole router.
@@ -83,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queues", get(team::list_queues).post(team::create_queue))
         .route("/queues/{id}", get(team::get_queue).patch(team::patch_queue))
         .route("/queues/{id}/waiting", get(team::waiting))
+        .route("/routing/policy", get(routing::get_policy).put(routing::put_policy))
+        .route("/routing/policy/rollback", post(routing::rollback))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

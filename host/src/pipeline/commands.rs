@@ -26,6 +26,12 @@ pub const QUEUE_SAVE: &str = "queue.save-requested";
 /// Event type of [`UpdateConversation`].
 pub const CONVERSATION_UPDATE: &str = "conversation.update-requested";
 
+/// Event type of [`SetPolicy`].
+pub const POLICY_SET: &str = "routing.policy-requested";
+
+/// Event type of [`RollbackPolicy`].
+pub const POLICY_ROLLBACK: &str = "routing.rollback-requested";
+
 /// Event type of [`EscalationDue`] (appended by the queue clock, not by the API).
 pub const ESCALATION_DUE: &str = "queue.escalation-due";
 
@@ -42,6 +48,8 @@ pub fn is_command(kind: &str) -> bool {
             | AGENT_STATUS
             | QUEUE_SAVE
             | CONVERSATION_UPDATE
+            | POLICY_SET
+            | POLICY_ROLLBACK
     )
 }
 
@@ -60,6 +68,31 @@ pub struct UpdateConversation {
     /// The new status.
     #[serde(default)]
     pub status: Option<crate::views::records::Status>,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Activate a routing policy: these routers, in order, from the next input on. Each slot
+/// must be loaded when the pipeline decides it (the API stores and loads them first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetPolicy {
+    /// The routers.
+    pub stages: Vec<crate::views::policy::Stage>,
+    /// Where it comes from.
+    pub source: crate::views::policy::PolicySource,
+    /// Why.
+    #[serde(default)]
+    pub note: String,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Go back to the policy active before the current one (as a new version).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackPolicy {
+    /// Why.
+    #[serde(default)]
+    pub note: String,
     /// Who asked.
     pub by: String,
 }

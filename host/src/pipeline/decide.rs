@@ -238,6 +238,10 @@ impl<'a> Decider<'a> {
             commands::CONVERSATION_UPDATE => {
                 return self.update_conversation(ctx, &parse!(commands::UpdateConversation)).await;
             }
+            commands::POLICY_SET => return self.set_policy(ctx, &parse!(commands::SetPolicy), event.offset),
+            commands::POLICY_ROLLBACK => {
+                return self.rollback_policy(ctx, &parse!(commands::RollbackPolicy), event.offset);
+            }
             commands::ESCALATION_DUE => self.escalate(ctx, &parse!(commands::EscalationDue)).await?,
             outbound::ATTEMPTED => {
                 let attempted = parse!(Attempted);

@@ -272,6 +272,11 @@ pub enum Effect {
         /// The record.
         queue: crate::views::team::QueueRecord,
     },
+    /// A routing policy version became active (a swap, a rollback, or the config's chain).
+    PolicyActivated {
+        /// The whole version.
+        policy: crate::views::policy::PolicyRecord,
+    },
     /// The input could not be applied; it stays in the log, visible to `/v1/events`.
     Rejected {
         /// Why.

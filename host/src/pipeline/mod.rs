@@ -18,6 +18,7 @@ pub mod decide;
 pub mod effects;
 pub mod identity;
 pub mod outbound;
+pub mod policy;
 pub mod route;
 pub mod team;
 

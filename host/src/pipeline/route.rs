@@ -202,7 +202,8 @@ impl Decider<'_> {
         channel: Option<&str>,
     ) -> Result<bool, ViewError> {
         let Some(runtime) = &ctx.runtime else { return Ok(false) };
-        if ctx.chain.is_empty() {
+        let chain = self.chain(ctx)?;
+        if chain.is_empty() {
             return Ok(false);
         }
         let Some(current) = self.unit.conversation(id)?.cloned() else { return Ok(false) };
@@ -210,7 +211,7 @@ impl Decider<'_> {
             return Ok(true);
         }
         let mut context = self.route_context(ctx, &current, trigger, event, channel)?;
-        let effect = match run_chain(runtime, &ctx.chain, &mut context).await {
+        let effect = match run_chain(runtime, &chain, &mut context).await {
             Ok(Routed { decision: d, routers }) => {
                 let new_tags = d.tags.iter().any(|t| !current.tags.contains(t));
                 let changed = d.queue != current.queue
@@ -244,7 +245,7 @@ impl Decider<'_> {
     /// A conversation no online agent has the skills and room for is skipped without
     /// asking the policy; at most [`REOFFER_MAX`] are offered per change.
     pub(super) async fn reoffer(&mut self, ctx: &Context, agent: Option<&str>) -> Result<(), ViewError> {
-        if ctx.runtime.is_none() || ctx.chain.is_empty() {
+        if ctx.runtime.is_none() || self.chain(ctx)?.is_empty() {
             return Ok(());
         }
         let agents: Vec<_> =

@@ -175,6 +175,14 @@ impl Runtime {
     /// Makes `plugin` the current version of its name; returns the one it replaced.
     pub fn install(&self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
         let name = plugin.manifest().name.clone();
+        self.install_as(&name, plugin)
+    }
+
+    /// Makes `plugin` the current version of slot `name`, which may differ from the
+    /// manifest's name: a routing policy pins router versions under their own slots
+    /// (`name@version#hash`), beside the one that follows the name.
+    pub fn install_as(&self, name: &str, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
+        let name = name.to_owned();
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         let previous = match slots.get(&name) {
             Some(slot) => {

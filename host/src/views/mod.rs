@@ -12,7 +12,7 @@
 //! (unresolved) assignments, `w queue conversation` conversations waiting in a queue ·
 //! `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
-//! `g id` agent, `h id` queue ([`team`]) ·
+//! `g id` agent, `h id` queue ([`team`]) · `z version` routing policy ([`policy`]) ·
 //! `_cursor` the last input decided · `_format` the layout version ([`FORMAT`]).
 //!
 //! Timelines are chunked because a key per event was the views' largest cost: sled splits
@@ -23,6 +23,7 @@
 //! messages are its entries in the timelines it lists, between its first and last offsets.
 
 pub mod outbound;
+pub mod policy;
 pub mod records;
 pub mod team;
 pub mod unit;

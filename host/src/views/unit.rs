@@ -3,6 +3,7 @@
 //! batch, which [`Unit::write`] applies.
 
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
+use super::policy::{PolicyRecord, policy_key};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
 use super::team::{self, AgentRecord, QueueRecord};
 use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
@@ -30,6 +31,8 @@ pub struct Unit {
     dirty_agents: HashSet<String>,
     queues: HashMap<String, QueueRecord>,
     dirty_queues: HashSet<String>,
+    /// The active routing policy: not read yet, or read (and maybe changed) by this unit.
+    policy: Option<Option<PolicyRecord>>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
 }
@@ -58,6 +61,7 @@ impl Unit {
             dirty_agents: HashSet::new(),
             queues: HashMap::new(),
             dirty_queues: HashSet::new(),
+            policy: None,
             puts: Vec::new(),
             removes: Vec::new(),
         }
@@ -281,6 +285,23 @@ impl Unit {
         Ok(())
     }
 
+    /// Policy version `version` as stored (versions never change once written; the unit
+    /// holds only the active one).
+    pub fn views_policy(&mut self, version: u32) -> Result<Option<PolicyRecord>, ViewError> {
+        match self.policy.as_ref().and_then(Option::as_ref) {
+            Some(active) if active.version == version => Ok(Some(active.clone())),
+            _ => self.views.policy(version),
+        }
+    }
+
+    /// The active routing policy, if one was ever activated.
+    pub fn policy(&mut self) -> Result<Option<&PolicyRecord>, ViewError> {
+        if self.policy.is_none() {
+            self.policy = Some(self.views.active_policy()?);
+        }
+        Ok(self.policy.as_ref().and_then(Option::as_ref))
+    }
+
     /// Records the outcome of the API command at `source`.
     pub fn command_outcome(&mut self, source: u64, refused: Option<&str>) {
         self.puts.push((key(b'r', &[&source.to_be_bytes()]), encode(&refused)));
@@ -319,6 +340,10 @@ impl Unit {
                     record.updated_at = *at;
                     self.dirty_agents.insert(agent.clone());
                 }
+            }
+            Effect::PolicyActivated { policy } => {
+                self.puts.push((policy_key(policy.version), encode(policy)));
+                self.policy = Some(Some(policy.clone()));
             }
             Effect::QueueSaved { queue } => {
                 self.queues.insert(queue.id.clone(), queue.clone());
