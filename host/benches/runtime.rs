@@ -111,6 +111,61 @@ async fn run() {
         format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
     ));
 
+    // A routing decision as the pipeline makes it: a chain of routers, each seeing the one
+    // before, with a team of 20 agents and 5 queues in the context.
+    for name in ["assign-router", "priority-router", "hours-router"] {
+        rt.load(source(name), &BTreeMap::new()).await.expect("bundled router");
+    }
+    let mut team = ctx.clone();
+    for q in ["support", "billing", "sales", "general", "night"] {
+        team.queues.push(seam::runtime::bindings::routing::Queue {
+            id: q.into(),
+            skills: vec![q.into()],
+            priority: 0,
+            open: q != "night",
+            waiting: 3,
+        });
+    }
+    for i in 0..20u32 {
+        team.agents.push(seam::runtime::bindings::routing::Agent {
+            id: format!("agent-{i}"),
+            name: format!("Agent {i}"),
+            skills: vec![["support", "billing", "sales", "general"][i as usize % 4].into(), "ru".into()],
+            languages: vec!["ru".into(), "en".into()],
+            status: seam::runtime::bindings::routing::AgentStatus::Online,
+            load: i % 3,
+            capacity: 3,
+            last_assigned: Some(1_700_000_000_000 - i64::from(i) * 1000),
+        });
+    }
+    let chains: [&[&str]; 2] = [
+        &["keyword-router", "assign-router"],
+        &["keyword-router", "priority-router", "hours-router", "assign-router"],
+    ];
+    for chain in chains {
+        let chain: Vec<String> = chain.iter().map(|s| (*s).to_owned()).collect();
+        let mut samples = Vec::with_capacity(20_000);
+        for i in 0..22_000 {
+            let mut context = team.clone();
+            let t = Instant::now();
+            let routed =
+                seam::pipeline::route::run_chain(&rt, &chain, &mut context).await.expect("chain decides");
+            if i >= 2_000 {
+                samples.push(t.elapsed());
+            }
+            assert!(routed.decision.agent.is_some(), "{}", routed.decision.reason);
+        }
+        let s = stats(samples);
+        rows.push((
+            format!(
+                "routing decision, chain of {} ({}), 20 agents, p50 / p99 / mean",
+                chain.len(),
+                chain.join(" -> ")
+            ),
+            format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
+        ));
+    }
+
     // route(): throughput with concurrent callers.
     let calls = 100_000;
     let started = Instant::now();
