@@ -39,14 +39,14 @@ pub fn view(state: &AppState, conversation: Conversation, now: i64) -> Result<Co
     {
         let line = state.views.waiting_in(queue)?;
         queue_position = line.iter().position(|c| c.id == conversation.id).map(|p| p + 1);
-        wait_ms = conversation.waiting_since.map(|since| now.saturating_sub(since).max(0));
+        wait_ms = waited(&conversation, now);
     }
     Ok(ConversationView { conversation, queue_position, wait_ms })
 }
 
-/// Now, Unix ms.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+/// How long `c` has waited for an agent at `now`, ms, if it waits.
+pub fn waited(c: &Conversation, now: i64) -> Option<i64> {
+    c.waiting_since.map(|since| now.saturating_sub(since).max(0))
 }
 
 /// One conversation.
@@ -61,7 +61,7 @@ pub async fn get_conversation(
 ) -> Result<Json<ConversationView>, AppError> {
     caller.require(Role::Integration)?;
     let conversation = state.views.conversation(&id)?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(view(&state, conversation, now_ms())?))
+    Ok(Json(view(&state, conversation, crate::log::now_ms())?))
 }
 
 /// What to change: absent fields stay as they are.
@@ -112,7 +112,7 @@ pub async fn update(
         .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;
     submit(&state, NewEvent::input(commands::CONVERSATION_UPDATE, payload), "conversation-refused").await?;
     let conversation = state.views.conversation(&id)?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(view(&state, conversation, now_ms())?))
+    Ok(Json(view(&state, conversation, crate::log::now_ms())?))
 }
 
 /// The conversation's messages and events, every channel interleaved.

@@ -248,16 +248,15 @@ pub async fn waiting(
 ) -> Result<Json<WaitingLine>, AppError> {
     caller.require(Role::Integration)?;
     let line = state.views.waiting_in(&id)?;
-    let now = super::conversations::now_ms();
-    let longest_wait_ms =
-        line.iter().filter_map(|c| c.waiting_since).map(|s| now.saturating_sub(s).max(0)).max().unwrap_or(0);
+    let now = crate::log::now_ms();
+    let longest_wait_ms = line.iter().filter_map(|c| super::conversations::waited(c, now)).max().unwrap_or(0);
     let waiting = line.len();
     let items = line
         .into_iter()
         .take(100)
         .enumerate()
         .map(|(i, c)| super::conversations::ConversationView {
-            wait_ms: c.waiting_since.map(|s| now.saturating_sub(s).max(0)),
+            wait_ms: super::conversations::waited(&c, now),
             conversation: c,
             queue_position: Some(i + 1),
         })

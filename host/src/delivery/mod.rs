@@ -22,7 +22,7 @@
 pub mod ratelimit;
 
 use crate::channels::Channels;
-use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
+use crate::log::{EventLog, LogError, NewEvent, Offset, Origin, now_ms};
 use crate::pipeline::Progress;
 use crate::pipeline::commands::SendRequest;
 use crate::pipeline::outbound::{ATTEMPTED, AttemptResult, Attempted, TIMED_OUT, TimedOut};
@@ -103,10 +103,6 @@ struct Worker {
     /// Becomes true on shutdown: sends still waiting for their turn are given up (they
     /// stay due and are made after the restart).
     stopping: watch::Receiver<bool>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn run(

@@ -185,3 +185,9 @@ pub trait EventLog: Send + Sync + 'static {
     /// Records that consumer `name` has handled everything up to `offset`.
     fn commit(&self, name: &str, offset: Offset) -> Result<(), LogError>;
 }
+
+/// Now, Unix ms: the clock the log stamps events with, and the one everything comparing
+/// against those stamps reads.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

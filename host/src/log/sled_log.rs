@@ -10,10 +10,10 @@
 //! many webhooks share one fsync, so durability does not cost throughput. Being the only
 //! writer also makes the dedup check race-free.
 
+use super::now_ms;
 use super::{Appended, BoxFuture, Envelope, EventLog, LogError, NewEvent, Offset, Origin};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
 const EVENT_PREFIX: u8 = b'e';
@@ -76,10 +76,6 @@ fn dedup_key(key: &str) -> Vec<u8> {
     k.push(KEY_PREFIX);
     k.extend_from_slice(key.as_bytes());
     k
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn origin_byte(origin: Origin) -> u8 {

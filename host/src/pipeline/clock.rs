@@ -40,10 +40,7 @@ pub async fn run(log: Arc<dyn EventLog>, views: Views, progress: Progress, every
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let conversations = match due(&views, now) {
+        let conversations = match due(&views, crate::log::now_ms()) {
             Ok(due) if due.is_empty() => continue,
             Ok(due) => due,
             Err(e) => {
