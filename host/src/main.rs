@@ -45,11 +45,38 @@ enum Command {
         #[arg(long, env = "SEAM_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Rebuild the views from the event log (stop `seam serve` first).
+    /// Rebuild the views from the event log (`--rebuild`), or replay a candidate routing
+    /// policy over a past window of the log and report where it decides differently
+    /// (`--router`). Stop `seam serve` first (or use `POST /v1/routing/replay`).
     Replay {
         /// Delete every view and recompute it from the log.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "routers")]
         rebuild: bool,
+        /// A router of the candidate policy: a bundled router's name, a stored version
+        /// (`name@version#hash`) or a plugin directory; repeat for a chain, in order.
+        #[arg(long = "router", value_name = "ROUTER")]
+        routers: Vec<String>,
+        /// Config for a candidate router, `ROUTER.KEY=VALUE` (ROUTER as given to --router).
+        #[arg(long = "set", value_name = "ROUTER.KEY=VALUE")]
+        set: Vec<String>,
+        /// First input offset of the window.
+        #[arg(long)]
+        from_offset: Option<u64>,
+        /// Last input offset of the window.
+        #[arg(long)]
+        to_offset: Option<u64>,
+        /// Start of the window: an RFC 3339 time or a duration ago (`2h`, `30min`).
+        #[arg(long)]
+        since: Option<String>,
+        /// End of the window: an RFC 3339 time or a duration ago.
+        #[arg(long)]
+        until: Option<String>,
+        /// The config file `seam serve` runs with (channels, for their kinds).
+        #[arg(long, env = "SEAM_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the whole result as JSON.
+        #[arg(long)]
+        json: bool,
         /// Data directory.
         #[arg(long, default_value = "seam-data", env = "SEAM_DATA_DIR")]
         data_dir: PathBuf,
@@ -102,9 +129,23 @@ fn main() -> Result<()> {
                 ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled, extra_ca, config };
             rt.block_on(serve(options))
         }
-        Command::Replay { rebuild, data_dir } => {
-            anyhow::ensure!(rebuild, "only `seam replay --rebuild` is supported so far");
-            cli::replay::rebuild(&data_dir)
+        Command::Replay { rebuild: true, data_dir, .. } => cli::replay::rebuild(&data_dir),
+        Command::Replay {
+            rebuild: false,
+            routers,
+            set,
+            from_offset,
+            to_offset,
+            since,
+            until,
+            config,
+            json,
+            data_dir,
+        } => {
+            anyhow::ensure!(!routers.is_empty(), "give `--rebuild`, or the candidate policy with `--router`");
+            let args =
+                cli::replay::WhatIf { routers, set, from_offset, to_offset, since, until, config, json };
+            rt.block_on(cli::replay::what_if(&data_dir, args))
         }
         Command::Plugin { command: PluginCommand::Inspect { file, manifest } } => {
             cli::inspect::inspect(&file, manifest.as_deref())

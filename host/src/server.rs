@@ -102,71 +102,12 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
     std::fs::create_dir_all(data).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
     let db = open_db(&data.join("db")).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
     let views_db = open_db(&data.join("views")).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
-    let mut extra_tls_roots = Vec::new();
-    for file in &options.extra_ca {
-        use rustls::pki_types::{CertificateDer, pem::PemObject};
-        let certs = CertificateDer::pem_file_iter(file)
-            .map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?;
-        for cert in certs {
-            extra_tls_roots.push(cert.map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?);
-        }
-    }
-    let runtime_options =
-        RuntimeOptions { cache_dir: Some(data.join("cache")), extra_tls_roots, ..RuntimeOptions::default() };
-    let runtime = Runtime::new(runtime_options, db.clone(), Metrics::default())?;
-
-    if !options.no_bundled {
-        for bundled in BUNDLED {
-            match bundled.source() {
-                Ok(source) => load_logged(&runtime, source, &BTreeMap::new()).await,
-                Err(e) => {
-                    tracing::error!(plugin = bundled.name, error = %e, "bundled plugin manifest is invalid")
-                }
-            }
-        }
-    }
-    let routers = RouterStore::new(Some(data.join("routers")));
-    routers.load_all(&runtime).await;
-    let mut roots = Vec::new();
-    if let Some(dir) = &options.plugin_dir {
-        load_dir(&runtime, dir).await;
-        if let Ok(canonical) = dir.canonicalize() {
-            roots.push(canonical);
-        }
-    }
-
     let config = match &options.config {
         Some(file) => SeamConfig::from_file(file)?,
         None => SeamConfig::default(),
     };
-    for (name, table) in &config.router.config {
-        let Some(bundled) = BundledPlugin::find(name) else {
-            tracing::error!(
-                plugin = name,
-                "[router.config] takes config for bundled routers only; put a config.toml beside a plugin directory"
-            );
-            continue;
-        };
-        match (bundled.source(), resolve_config(table)) {
-            (Ok(source), Ok(values)) => load_logged(&runtime, source, &values).await,
-            (Err(e), _) => tracing::error!(plugin = name, error = %e, "bundled plugin manifest is invalid"),
-            (_, Err(e)) => tracing::error!(plugin = name, error = %e, "router config is invalid"),
-        }
-    }
-    let settings = db.open_tree("settings").map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
-    let (channel_configs, new_webhook_secret) = if config.channels.is_empty() {
-        default_channel(&settings).map_err(|e| ServeError::Data(data.clone(), e))?
-    } else {
-        (config.channels.clone(), None)
-    };
-    let channels = Channels::default();
-    for channel in &channel_configs {
-        match load_channel(&runtime, channel).await {
-            Ok(loaded) => channels.insert(loaded),
-            Err(e) => tracing::error!(channel = channel.id, error = %e, "channel not loaded"),
-        }
-    }
-
+    let Loaded { runtime, routers, roots, channels, new_webhook_secret } =
+        load_plugins(options, &db, &config).await?;
     let keys = ApiKeys::open(&db)?;
     let mut new_admin_key = None;
     if let Ok(key) = std::env::var("SEAM_ADMIN_KEY") {
@@ -203,6 +144,93 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         routers,
     };
     Ok(Host { state, new_admin_key, new_webhook_secret, delivery: Some(delivery) })
+}
+
+/// What [`load_plugins`] loaded.
+pub struct Loaded {
+    /// The runtime, with every plugin loaded.
+    pub runtime: Runtime,
+    /// Router versions pinned by routing policies (loaded).
+    pub routers: RouterStore,
+    /// Directories the admin API may load plugins from by path.
+    pub roots: Vec<PathBuf>,
+    /// The configured channels (or the zero-config `webhook` channel).
+    pub channels: Channels,
+    /// The secret of the zero-config `webhook` channel, when it was created now.
+    pub new_webhook_secret: Option<String>,
+}
+
+/// Loads the plugins `seam serve` runs: the bundled ones, the stored router versions, the
+/// plugin directory, `[router.config]` and the channels' connectors. Plugins that fail to
+/// load are logged and skipped.
+pub async fn load_plugins(
+    options: &ServeOptions,
+    db: &sled::Db,
+    config: &SeamConfig,
+) -> Result<Loaded, ServeError> {
+    let data = &options.data_dir;
+    let mut extra_tls_roots = Vec::new();
+    for file in &options.extra_ca {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(file)
+            .map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?;
+        for cert in certs {
+            extra_tls_roots.push(cert.map_err(|e| ServeError::ExtraCa(file.clone(), e.to_string()))?);
+        }
+    }
+    let runtime_options =
+        RuntimeOptions { cache_dir: Some(data.join("cache")), extra_tls_roots, ..RuntimeOptions::default() };
+    let runtime = Runtime::new(runtime_options, db.clone(), Metrics::default())?;
+
+    if !options.no_bundled {
+        for bundled in BUNDLED {
+            match bundled.source() {
+                Ok(source) => load_logged(&runtime, source, &BTreeMap::new()).await,
+                Err(e) => {
+                    tracing::error!(plugin = bundled.name, error = %e, "bundled plugin manifest is invalid")
+                }
+            }
+        }
+    }
+    let routers = RouterStore::new(Some(data.join("routers")));
+    routers.load_all(&runtime).await;
+    let mut roots = Vec::new();
+    if let Some(dir) = &options.plugin_dir {
+        load_dir(&runtime, dir).await;
+        if let Ok(canonical) = dir.canonicalize() {
+            roots.push(canonical);
+        }
+    }
+
+    for (name, table) in &config.router.config {
+        let Some(bundled) = BundledPlugin::find(name) else {
+            tracing::error!(
+                plugin = name,
+                "[router.config] takes config for bundled routers only; put a config.toml beside a plugin directory"
+            );
+            continue;
+        };
+        match (bundled.source(), resolve_config(table)) {
+            (Ok(source), Ok(values)) => load_logged(&runtime, source, &values).await,
+            (Err(e), _) => tracing::error!(plugin = name, error = %e, "bundled plugin manifest is invalid"),
+            (_, Err(e)) => tracing::error!(plugin = name, error = %e, "router config is invalid"),
+        }
+    }
+    let settings = db.open_tree("settings").map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
+    let (channel_configs, new_webhook_secret) = if config.channels.is_empty() {
+        default_channel(&settings).map_err(|e| ServeError::Data(data.clone(), e))?
+    } else {
+        (config.channels.clone(), None)
+    };
+    let channels = Channels::default();
+    for channel in &channel_configs {
+        match load_channel(&runtime, channel).await {
+            Ok(loaded) => channels.insert(loaded),
+            Err(e) => tracing::error!(channel = channel.id, error = %e, "channel not loaded"),
+        }
+    }
+
+    Ok(Loaded { runtime, routers, roots, channels, new_webhook_secret })
 }
 
 /// Page cache of each sled database: bounds memory (sled's default is 1 GiB).

@@ -11,7 +11,9 @@ mod keys;
 mod messages;
 pub mod openapi;
 mod plugins;
+mod replay;
 mod routing;
+mod shadow;
 mod team;
 pub mod webchat;
 mod webhooks;
@@ -88,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/queues/{id}/waiting", get(team::waiting))
         .route("/routing/policy", get(routing::get_policy).put(routing::put_policy))
         .route("/routing/policy/rollback", post(routing::rollback))
+        .route("/routing/replay", post(replay::replay))
+        .route("/routing/shadow", get(shadow::get_shadow).put(shadow::put_shadow).delete(shadow::stop_shadow))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

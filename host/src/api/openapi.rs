@@ -1,7 +1,9 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the handlers'
 //! annotations so that it cannot drift from the code.
 
-use super::{conversations, customers, error, events, keys, messages, routing, team, webchat, webhooks};
+use super::{
+    conversations, customers, error, events, keys, messages, replay, routing, shadow, team, webchat, webhooks,
+};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -21,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         team::list_agents, team::get_agent, team::create_agent, team::patch_agent, team::set_status,
         team::list_queues, team::get_queue, team::create_queue, team::patch_queue, team::waiting,
         routing::get_policy, routing::put_policy, routing::rollback,
+        replay::replay, shadow::get_shadow, shadow::put_shadow, shadow::stop_shadow,
     ),
     components(schemas(error::ErrorBody, crate::pipeline::effects::Effect, crate::pipeline::effects::Decision)),
     modifiers(&Bearer),

@@ -118,8 +118,16 @@ pub async fn put_policy(
     caller.require(Role::Admin)?;
     let Json(body) = body?;
     let started = Instant::now();
-    let mut stages: Vec<Stage> = Vec::with_capacity(body.chain.len());
-    for (i, stage) in body.chain.into_iter().enumerate() {
+    let stages = pin_chain(&state, body.chain).await?;
+    let command =
+        SetPolicy { stages, source: PolicySource::Api, note: body.note, by: caller.key.name.clone() };
+    swapped(&state, commands::POLICY_SET, &command, started).await
+}
+
+/// Stores and loads the routers of `chain` (each pinned to its version and config).
+pub(super) async fn pin_chain(state: &AppState, chain: Vec<StageBody>) -> Result<Vec<Stage>, AppError> {
+    let mut stages: Vec<Stage> = Vec::with_capacity(chain.len());
+    for (i, stage) in chain.into_iter().enumerate() {
         let pinned = match (stage.plugin, stage.stored, stage.manifest, stage.component) {
             (Some(name), None, None, None) => {
                 state.routers.resolve(&state.runtime, &name, &stage.config).await
@@ -152,9 +160,7 @@ pub async fn put_policy(
         };
         stages.push(pinned.map_err(|e| pin_error(i, e))?);
     }
-    let command =
-        SetPolicy { stages, source: PolicySource::Api, note: body.note, by: caller.key.name.clone() };
-    swapped(&state, commands::POLICY_SET, &command, started).await
+    Ok(stages)
 }
 
 /// Rolls the routing policy back to the version before the active one (as a new version).

@@ -32,6 +32,9 @@ pub const POLICY_SET: &str = "routing.policy-requested";
 /// Event type of [`RollbackPolicy`].
 pub const POLICY_ROLLBACK: &str = "routing.rollback-requested";
 
+/// Event type of [`SetShadow`].
+pub const SHADOW_SET: &str = "routing.shadow-requested";
+
 /// Event type of [`EscalationDue`] (appended by the queue clock, not by the API).
 pub const ESCALATION_DUE: &str = "queue.escalation-due";
 
@@ -50,6 +53,7 @@ pub fn is_command(kind: &str) -> bool {
             | CONVERSATION_UPDATE
             | POLICY_SET
             | POLICY_ROLLBACK
+            | SHADOW_SET
     )
 }
 
@@ -80,6 +84,19 @@ pub struct SetPolicy {
     pub stages: Vec<crate::views::policy::Stage>,
     /// Where it comes from.
     pub source: crate::views::policy::PolicySource,
+    /// Why.
+    #[serde(default)]
+    pub note: String,
+    /// Who asked.
+    pub by: String,
+}
+
+/// Start a shadow run of these routers beside the live policy from the next input on
+/// (replacing a running one), or stop the running one (no routers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetShadow {
+    /// The candidate's routers; empty stops shadowing.
+    pub stages: Vec<crate::views::policy::Stage>,
     /// Why.
     #[serde(default)]
     pub note: String,

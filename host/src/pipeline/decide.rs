@@ -59,7 +59,7 @@ impl Context {
 /// Effects being emitted for one input, applied as they are emitted.
 pub struct Decider<'a> {
     pub(super) unit: &'a mut Unit,
-    source: u64,
+    pub(super) source: u64,
     pub(super) at: i64,
     effects: Vec<Effect>,
 }
@@ -242,6 +242,7 @@ impl<'a> Decider<'a> {
             commands::POLICY_ROLLBACK => {
                 return self.rollback_policy(ctx, &parse!(commands::RollbackPolicy), event.offset);
             }
+            commands::SHADOW_SET => return self.set_shadow(ctx, &parse!(commands::SetShadow), event.offset),
             commands::ESCALATION_DUE => self.escalate(ctx, &parse!(commands::EscalationDue)).await?,
             outbound::ATTEMPTED => {
                 let attempted = parse!(Attempted);

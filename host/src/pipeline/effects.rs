@@ -277,6 +277,25 @@ pub enum Effect {
         /// The whole version.
         policy: crate::views::policy::PolicyRecord,
     },
+    /// A shadow run started (a newer run replaces the running one, which stops).
+    ShadowStarted {
+        /// The run, with an empty diff.
+        shadow: crate::views::whatif::ShadowRecord,
+    },
+    /// The running shadow run was stopped; its diff stays readable.
+    ShadowStopped {
+        /// The run.
+        version: u32,
+        /// When, ms.
+        at: i64,
+    },
+    /// The shadow run's candidate decided beside the live policy; nothing of it was applied.
+    ShadowDecided {
+        /// The run.
+        version: u32,
+        /// Both decisions.
+        compared: crate::views::whatif::Compared,
+    },
     /// The input could not be applied; it stays in the log, visible to `/v1/events`.
     Rejected {
         /// Why.

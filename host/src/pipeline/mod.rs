@@ -20,7 +20,9 @@ pub mod identity;
 pub mod outbound;
 pub mod policy;
 pub mod route;
+pub mod shadow;
 pub mod team;
+pub mod whatif;
 
 use crate::log::{EventLog, LogError, NewEvent, Offset, Origin};
 use crate::views::unit::Unit;

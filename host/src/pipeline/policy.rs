@@ -20,6 +20,16 @@ fn config_stage(ctx: &Context, name: &str) -> Stage {
     }
 }
 
+/// Why `stages` cannot route, if they cannot: each must be a router loaded in its slot.
+pub(super) fn check_stages(ctx: &Context, stages: &[Stage]) -> Option<String> {
+    let runtime = ctx.runtime.as_ref()?;
+    stages.iter().find_map(|stage| match runtime.slot(&stage.slot).map(|s| s.current().manifest().kind) {
+        Some(PluginKind::Router) => None,
+        Some(kind) => Some(format!("`{}` is a {kind}, not a router", stage.plugin)),
+        None => Some(format!("router `{}` is not loaded", stage.slot)),
+    })
+}
+
 impl Decider<'_> {
     /// The routers to call, in order: the active policy's, or the config's chain before any
     /// policy was activated.
@@ -37,16 +47,8 @@ impl Decider<'_> {
         command: &SetPolicy,
         offset: u64,
     ) -> Result<Option<String>, ViewError> {
-        if let Some(runtime) = &ctx.runtime {
-            for stage in &command.stages {
-                match runtime.slot(&stage.slot).map(|s| s.current().manifest().kind) {
-                    Some(PluginKind::Router) => {}
-                    Some(kind) => {
-                        return self.reject(format!("`{}` is a {kind}, not a router", stage.plugin));
-                    }
-                    None => return self.reject(format!("router `{}` is not loaded", stage.slot)),
-                }
-            }
+        if let Some(refusal) = check_stages(ctx, &command.stages) {
+            return self.reject(refusal);
         }
         self.activate(command.stages.clone(), command.source, None, &command.by, &command.note, offset)
     }

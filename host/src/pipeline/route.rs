@@ -211,7 +211,9 @@ impl Decider<'_> {
             return Ok(true);
         }
         let mut context = self.route_context(ctx, &current, trigger, event, channel)?;
-        let effect = match run_chain(runtime, &chain, &mut context).await {
+        let live = run_chain(runtime, &chain, &mut context).await;
+        self.shadow_route(runtime, &mut context, &live).await?;
+        let effect = match live {
             Ok(Routed { decision: d, routers }) => {
                 let new_tags = d.tags.iter().any(|t| !current.tags.contains(t));
                 let changed = d.queue != current.queue

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod records;
 pub mod team;
 pub mod unit;
+pub mod whatif;
 
 use records::{Conversation, CustomerRecord, CustomerView, Entry, Status};
 

@@ -6,6 +6,7 @@ use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::policy::{PolicyRecord, policy_key};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
 use super::team::{self, AgentRecord, QueueRecord};
+use super::whatif::{ShadowRecord, shadow_key};
 use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,9 @@ pub struct Unit {
     dirty_queues: HashSet<String>,
     /// The active routing policy: not read yet, or read (and maybe changed) by this unit.
     policy: Option<Option<PolicyRecord>>,
+    /// The newest shadow run: not read yet, or read (and maybe changed) by this unit.
+    shadow: Option<Option<ShadowRecord>>,
+    dirty_shadow: bool,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
 }
@@ -62,6 +66,8 @@ impl Unit {
             queues: HashMap::new(),
             dirty_queues: HashSet::new(),
             policy: None,
+            shadow: None,
+            dirty_shadow: false,
             puts: Vec::new(),
             removes: Vec::new(),
         }
@@ -302,6 +308,24 @@ impl Unit {
         Ok(self.policy.as_ref().and_then(Option::as_ref))
     }
 
+    /// The newest shadow run (running or stopped), if one was ever started.
+    pub fn shadow(&mut self) -> Result<Option<&ShadowRecord>, ViewError> {
+        if self.shadow.is_none() {
+            self.shadow = Some(self.views.latest_shadow()?);
+        }
+        Ok(self.shadow.as_ref().and_then(Option::as_ref))
+    }
+
+    /// The newest shadow run, to change, if it is `version`.
+    fn shadow_mut(&mut self, version: u32) -> Result<Option<&mut ShadowRecord>, ViewError> {
+        self.shadow()?;
+        let run = self.shadow.as_mut().and_then(Option::as_mut).filter(|s| s.version == version);
+        if run.is_some() {
+            self.dirty_shadow = true;
+        }
+        Ok(run)
+    }
+
     /// Records the outcome of the API command at `source`.
     pub fn command_outcome(&mut self, source: u64, refused: Option<&str>) {
         self.puts.push((key(b'r', &[&source.to_be_bytes()]), encode(&refused)));
@@ -344,6 +368,25 @@ impl Unit {
             Effect::PolicyActivated { policy } => {
                 self.puts.push((policy_key(policy.version), encode(policy)));
                 self.policy = Some(Some(policy.clone()));
+            }
+            Effect::ShadowStarted { shadow } => {
+                // The run it replaces stops; it is written now, as it will not change again.
+                if let Some(running) = self.shadow()?.filter(|s| s.stopped_at.is_none()).cloned() {
+                    let stopped = ShadowRecord { stopped_at: Some(shadow.started_at), ..running };
+                    self.puts.push((shadow_key(stopped.version), encode(&stopped)));
+                }
+                self.shadow = Some(Some(shadow.clone()));
+                self.dirty_shadow = true;
+            }
+            Effect::ShadowStopped { version, at } => {
+                if let Some(run) = self.shadow_mut(*version)? {
+                    run.stopped_at = Some(*at);
+                }
+            }
+            Effect::ShadowDecided { version, compared } => {
+                if let Some(run) = self.shadow_mut(*version)? {
+                    run.diff.observe(compared);
+                }
             }
             Effect::QueueSaved { queue } => {
                 self.queues.insert(queue.id.clone(), queue.clone());
@@ -700,6 +743,11 @@ impl Unit {
         }
         for (k, v) in self.puts.drain(..) {
             batch.insert(k, v);
+        }
+        if std::mem::take(&mut self.dirty_shadow)
+            && let Some(run) = self.shadow.as_ref().and_then(Option::as_ref)
+        {
+            batch.insert(shadow_key(run.version), encode(run));
         }
         // Removals last: a status held and released within one batch ends up removed (once
         // released, a provider id is never held again).
