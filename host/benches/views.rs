@@ -1,13 +1,15 @@
 //! View reads and rebuild at scale: `cargo bench -p seam --bench views`.
 //!
 //! Fills a fresh data directory through the real pipeline (identity resolution,
-//! threading, the bundled keyword router) with `SEAM_BENCH_CUSTOMERS` customers (default
+//! threading, the default chain of bundled routers: keyword -> assign) with `SEAM_BENCH_CUSTOMERS` customers (default
 //! 100,000) writing `SEAM_BENCH_MESSAGES` messages each (default 5): the log then holds
 //! twice as many events (each input and its decision). Then measures, on disk:
 //! - `GET /v1/customers/{id}` (the unified view) and the first timeline page (50 entries,
 //!   newest first, with the events read from the log), for random customers, through the
 //!   real router with `tower::ServiceExt::oneshot` (no socket);
 //! - `seam replay --rebuild` (`pipeline::rebuild`) over the whole log;
+//! - replay what-if (`pipeline::whatif::replay`, as `seam replay --router`) of a candidate
+//!   policy over the whole log;
 //! - RSS.
 
 use axum::body::Body;
@@ -61,8 +63,11 @@ fn main() {
             seam::metrics::Metrics::default(),
         )
         .expect("runtime");
-        let router = seam::bundled::BundledPlugin::find("keyword-router").expect("bundled").source().expect("manifest");
-        runtime.load(router, &Default::default()).await.expect("router loads");
+        // The default chain: keyword-router -> assign-router.
+        for name in ["keyword-router", "assign-router"] {
+            let router = seam::bundled::BundledPlugin::find(name).expect("bundled").source().expect("manifest");
+            runtime.load(router, &Default::default()).await.expect("router loads");
+        }
         let channels = seam::channels::Channels::default();
         let config = seam::config::SeamConfig::default();
         let progress = seam::server::start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())
@@ -109,7 +114,7 @@ fn main() {
             log: log.clone(),
             views: views.clone(),
             progress,
-            channels,
+            channels: channels.clone(),
             normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
             webchat: Default::default(),
         routers: Default::default(),
@@ -143,6 +148,16 @@ fn main() {
         let rebuild = Instant::now();
         let decisions = seam::pipeline::rebuild(log.as_ref(), &views, |_, _| {}).expect("rebuild");
         let rebuild_secs = rebuild.elapsed().as_secs_f64();
+        // Replay what-if: the keyword router with another default queue, over the whole log.
+        let triage = [("default-queue".to_owned(), "triage".to_owned())].into_iter().collect();
+        let candidate = seam::routers::RouterStore::new(None)
+            .resolve(&runtime, "keyword-router", &triage)
+            .await
+            .expect("candidate loads");
+        let ctx = seam::pipeline::decide::Context::new(&config, Some(runtime.clone()), &[], channels.clone());
+        let replayed = seam::pipeline::whatif::replay(log.as_ref(), &ctx, &[candidate.slot], Default::default(), |_, _| {})
+            .await
+            .expect("replay");
         println!("\n| measure | p50 | p99 |\n|---|---|---|");
         println!(
             "| GET /v1/customers/{{id}} (2,000 random customers) | {:.0} µs | {:.0} µs |",
@@ -157,6 +172,15 @@ fn main() {
         println!(
             "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s",
             events as f64 / rebuild_secs
+        );
+        println!(
+            "- replay what-if (keyword-router, default queue `triage`) over the whole log: {} events, {} inputs, {} decisions compared ({} different) in {:.1} s = {} events/s",
+            replayed.events_read,
+            replayed.inputs,
+            replayed.diff.decisions,
+            replayed.diff.different,
+            replayed.elapsed_ms as f64 / 1000.0,
+            replayed.events_per_sec
         );
         println!("- RSS after the run: {:.0} MiB", rss_mib());
         let size = |p: &std::path::Path| -> u64 {
