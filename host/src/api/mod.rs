@@ -1,4 +1,4 @@
-//! The HTTP surface: channel webhooks, the `/v1` API (customers, conversations, events,
+//! The HTTP surface: the inbox web UI at `/`, channel webhooks, the `/v1` API (customers, conversations, events,
 //! admin), `/healthz`, `/metrics` and `/openapi.json`. Every `/v1` route except webhooks
 //! needs an API key with a role ([`auth`]); webhooks are authenticated by their connector.
 
@@ -7,6 +7,7 @@ mod conversations;
 mod customers;
 mod error;
 mod events;
+mod inbox;
 mod keys;
 mod messages;
 pub mod openapi;
@@ -102,6 +103,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(plugins::router(state.clone())),
         );
     Router::new()
+        .route("/", get(inbox::page))
+        .route("/inbox.js", get(inbox::script))
         .route("/healthz", get(healthz))
         .route("/webchat.js", get(webchat::widget))
         .route("/metrics", get(metrics))
