@@ -49,26 +49,14 @@ pub async fn replay(
     if body.chain.is_empty() {
         return Err(AppError::bad_request("invalid-body", "`chain` is empty: name the candidate's routers"));
     }
-    if let (Some(from), Some(to)) = (body.from_offset, body.to_offset)
-        && from > to
-    {
-        return Err(AppError::bad_request(
-            "invalid-window",
-            format!("from_offset {from} is after to_offset {to}"),
-        ));
-    }
-    if let (Some(since), Some(until)) = (body.since, body.until)
-        && since > until
-    {
-        return Err(AppError::bad_request("invalid-window", format!("since {since} is after until {until}")));
-    }
-    let slots: Vec<String> = pin_chain(&state, body.chain).await?.into_iter().map(|s| s.slot).collect();
     let window = Window {
         from_offset: body.from_offset,
         to_offset: body.to_offset,
         since: body.since,
         until: body.until,
     };
+    window.check().map_err(|e| AppError::bad_request("invalid-window", e))?;
+    let slots: Vec<String> = pin_chain(&state, body.chain).await?.into_iter().map(|s| s.slot).collect();
     let ctx = Context::new(&SeamConfig::default(), Some(state.runtime.clone()), &[], state.channels.clone());
     let log = state.log.clone();
     // The scratch rebuild reads and writes sled synchronously: keep it off the API's workers.

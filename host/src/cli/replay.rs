@@ -102,6 +102,7 @@ pub async fn what_if(data_dir: &Path, args: WhatIf) -> Result<()> {
         since: args.since.as_deref().map(|t| parse_time("since", t)).transpose()?,
         until: args.until.as_deref().map(|t| parse_time("until", t)).transpose()?,
     };
+    window.check().map_err(anyhow::Error::msg)?;
     let configs = router_configs(&args.routers, &args.set)?;
     let db_path = data_dir.join("db");
     anyhow::ensure!(db_path.exists(), "no database at {}: nothing to replay", db_path.display());

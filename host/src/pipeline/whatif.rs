@@ -46,6 +46,21 @@ pub struct Window {
 }
 
 impl Window {
+    /// Why the window is empty by construction, if it is: a start after its end.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(from), Some(to)) = (self.from_offset, self.to_offset)
+            && from > to
+        {
+            return Err(format!("from_offset {from} is after to_offset {to}"));
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(format!("since {since} is after until {until}"));
+        }
+        Ok(())
+    }
+
     /// Whether the input at `offset` appended at `time` is past the window's end.
     fn ended(&self, offset: Offset, time: i64) -> bool {
         self.to_offset.is_some_and(|to| offset > to) || self.until.is_some_and(|u| time > u)

@@ -162,6 +162,24 @@ impl Views {
             .unwrap_or(0))
     }
 
+    /// The last `limit` records of a versioned kind (keys `tag 0 <big-endian version>`),
+    /// newest first.
+    pub(crate) fn newest<T: serde::de::DeserializeOwned>(
+        &self,
+        tag: u8,
+        limit: usize,
+    ) -> Result<Vec<T>, ViewError> {
+        self.tree
+            .scan_prefix([tag, 0])
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
     pub(crate) fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ViewError> {
         match self.tree.get(key)? {
             Some(bytes) => Ok(Some(decode(key, &bytes)?)),

@@ -2,7 +2,7 @@
 //! policy). Every swap and rollback adds a version; none is ever changed, so the history of
 //! which routers decided when is in the views as it is in the log.
 
-use super::{ViewError, Views, decode, key};
+use super::{ViewError, Views, key};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -69,13 +69,7 @@ pub fn policy_key(version: u32) -> Vec<u8> {
 impl Views {
     /// The active policy (the highest version), if any was ever activated.
     pub fn active_policy(&self) -> Result<Option<PolicyRecord>, ViewError> {
-        match self.tree().scan_prefix([b'z', 0]).next_back() {
-            Some(item) => {
-                let (k, v) = item?;
-                Ok(Some(decode(&k, &v)?))
-            }
-            None => Ok(None),
-        }
+        Ok(self.newest(b'z', 1)?.pop())
     }
 
     /// Policy version `version`.
@@ -85,14 +79,6 @@ impl Views {
 
     /// The newest `limit` policy versions, newest first.
     pub fn policies(&self, limit: usize) -> Result<Vec<PolicyRecord>, ViewError> {
-        self.tree()
-            .scan_prefix([b'z', 0])
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect()
+        self.newest(b'z', limit)
     }
 }

@@ -5,7 +5,7 @@
 //! run); each holds its running [`Diff`], updated by every `shadow-decided` effect.
 
 use super::policy::Stage;
-use super::{ViewError, Views, decode, key};
+use super::{ViewError, Views, key};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -152,13 +152,7 @@ pub fn shadow_key(version: u32) -> Vec<u8> {
 impl Views {
     /// The newest shadow run (running or stopped), if any was ever started.
     pub fn latest_shadow(&self) -> Result<Option<ShadowRecord>, ViewError> {
-        match self.tree().scan_prefix([b'e', 0]).next_back() {
-            Some(item) => {
-                let (k, v) = item?;
-                Ok(Some(decode(&k, &v)?))
-            }
-            None => Ok(None),
-        }
+        Ok(self.newest(b'e', 1)?.pop())
     }
 
     /// Shadow run `version`.
