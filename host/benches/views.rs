@@ -11,6 +11,9 @@
 //! - replay what-if (`pipeline::whatif::replay`, as `seam replay --router`) of a candidate
 //!   policy over the whole log;
 //! - RSS.
+//!
+//! `SEAM_BENCH_AGENTS` (default 20) agents, online with room for 5 conversations each, and 5
+//! queues are created first, so a backlog builds up in the queues as the fill goes on.
 
 use axum::body::Body;
 use axum::http::Request;
@@ -73,6 +76,53 @@ fn main() {
         let progress = seam::server::start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())
             .expect("pipeline");
 
+        let keys = ApiKeys::open(&db).expect("keys");
+        let (key, _) = keys.create("bench", Role::Admin).expect("key");
+        let state = seam::api::AppState {
+            runtime: runtime.clone(),
+            keys,
+            plugin_roots: None,
+            log: log.clone(),
+            views: views.clone(),
+            progress: progress.clone(),
+            channels: channels.clone(),
+            normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
+            webchat: Default::default(),
+        routers: Default::default(),
+        };
+        let app = seam::api::router(state);
+        let send = |method: &'static str, uri: String, body: serde_json::Value| {
+            let app = app.clone();
+            let key = key.clone();
+            async move {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .header("authorization", format!("Bearer {key}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                let response = app.oneshot(request).await.unwrap();
+                assert!(response.status().is_success(), "{method} {uri}: {}", response.status());
+            }
+        };
+        // A team, as a company has one: queues for the keyword router's topics and agents
+        // online with room for a few conversations each. Everything past their capacity
+        // waits in a queue, so the backlog grows as the fill goes on: what each routing
+        // decision sees (every queue's waiting count, every agent's load) is read from it.
+        let agents = env("SEAM_BENCH_AGENTS", 20);
+        if agents > 0 {
+            for queue in ["support", "billing", "sales", "general", "vip"] {
+                send("POST", "/v1/queues".into(), serde_json::json!({"id": queue, "skills": [queue]})).await;
+            }
+            for i in 0..agents {
+                let skills = [["support", "general"], ["billing", "sales"], ["support", "vip"]][i as usize % 3];
+                let id = format!("agent-{i}");
+                let agent = serde_json::json!({"id": id, "skills": skills, "capacity": {"*": 5}});
+                send("POST", "/v1/agents".into(), agent).await;
+                send("PUT", format!("/v1/agents/{id}/status"), serde_json::json!({"status": "online"})).await;
+            }
+        }
         let total = customers * messages;
         let fill = Instant::now();
         let mut appended = 0;
@@ -105,21 +155,6 @@ fn main() {
         // Let the last decisions land.
         tokio::time::sleep(Duration::from_millis(500)).await;
 
-        let keys = ApiKeys::open(&db).expect("keys");
-        let (key, _) = keys.create("bench", Role::Admin).expect("key");
-        let state = seam::api::AppState {
-            runtime: runtime.clone(),
-            keys,
-            plugin_roots: None,
-            log: log.clone(),
-            views: views.clone(),
-            progress,
-            channels: channels.clone(),
-            normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
-            webchat: Default::default(),
-        routers: Default::default(),
-        };
-        let app = seam::api::router(state);
         let mut ids = Vec::new();
         for i in 0..2000u64 {
             let sender = (i * 7919) % customers;

@@ -148,7 +148,7 @@ impl Decider<'_> {
     ) -> Result<(Vec<routing::Queue>, Vec<routing::Agent>), ViewError> {
         let mut queues = Vec::new();
         for q in self.unit.all_queues()? {
-            let waiting = self.unit.waiting(&q.id)?.len() as u32;
+            let waiting = self.unit.waiting_count(&q.id)? as u32;
             queues.push(routing::Queue {
                 open: q.is_open(self.at),
                 id: q.id,
@@ -183,12 +183,8 @@ impl Decider<'_> {
     fn load(&mut self, ctx: &Context, agent: &str, kind: &str) -> Result<u32, ViewError> {
         let kind_of =
             |channel: &str| ctx.channels.get(channel).map_or_else(|| channel.to_owned(), |c| c.kind);
-        Ok(self
-            .unit
-            .live_assignments(agent)?
-            .iter()
-            .filter(|c| c.last_channel.as_deref().is_some_and(|ch| kind_of(ch) == kind))
-            .count() as u32)
+        Ok(self.unit.live_count(agent, |c| c.last_channel.as_deref().is_some_and(|ch| kind_of(ch) == kind))?
+            as u32)
     }
 
     /// Asks the policy where conversation `id` goes, unless an agent already has it, and

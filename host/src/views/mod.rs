@@ -22,6 +22,7 @@
 //! its messages anyway; every [`CHUNK_ENTRIES`] they move to one chunk key. A conversation's
 //! messages are its entries in the timelines it lists, between its first and last offsets.
 
+mod lines;
 pub mod outbound;
 pub mod policy;
 pub mod records;

@@ -2,6 +2,7 @@
 //! memory, and [`Unit::take_batch`] collects everything with the new cursor into one atomic
 //! batch, which [`Unit::write`] applies.
 
+use super::lines::{LIVE, Lines, WAITING};
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::policy::{PolicyRecord, policy_key};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
@@ -19,6 +20,8 @@ pub struct Unit {
     /// Conversations read or changed, with the stored version to diff indexes against.
     conversations: HashMap<String, (Option<Conversation>, Conversation)>,
     dirty_conversations: HashSet<String>,
+    /// Waiting lines and live assignments read so far, kept up to date.
+    lines: Lines,
     identities: HashMap<String, String>,
     dirty_identities: Vec<String>,
     /// Outbound messages read or changed, with the stored version to diff indexes against.
@@ -32,6 +35,8 @@ pub struct Unit {
     dirty_agents: HashSet<String>,
     queues: HashMap<String, QueueRecord>,
     dirty_queues: HashSet<String>,
+    /// Whether every stored agent and queue is in `agents` and `queues`.
+    team_loaded: bool,
     /// The active routing policy: not read yet, or read (and maybe changed) by this unit.
     policy: Option<Option<PolicyRecord>>,
     /// The newest shadow run: not read yet, or read (and maybe changed) by this unit.
@@ -55,6 +60,7 @@ impl Unit {
             dirty_customers: HashSet::new(),
             conversations: HashMap::new(),
             dirty_conversations: HashSet::new(),
+            lines: Lines::default(),
             identities: HashMap::new(),
             dirty_identities: Vec::new(),
             messages: HashMap::new(),
@@ -65,6 +71,7 @@ impl Unit {
             dirty_agents: HashSet::new(),
             queues: HashMap::new(),
             dirty_queues: HashSet::new(),
+            team_loaded: false,
             policy: None,
             shadow: None,
             dirty_shadow: false,
@@ -175,38 +182,40 @@ impl Unit {
         Ok(self.queues.get(id))
     }
 
-    /// Every agent, with this unit's changes.
-    pub fn all_agents(&mut self) -> Result<Vec<AgentRecord>, ViewError> {
-        let mut all: std::collections::BTreeMap<String, AgentRecord> =
-            self.views.agents()?.into_iter().map(|a| (a.id.clone(), a)).collect();
-        all.extend(self.agents.iter().map(|(id, a)| (id.clone(), a.clone())));
-        Ok(all.into_values().collect())
-    }
-
-    /// Every queue, with this unit's changes.
-    pub fn all_queues(&mut self) -> Result<Vec<QueueRecord>, ViewError> {
-        let mut all: std::collections::BTreeMap<String, QueueRecord> =
-            self.views.queues()?.into_iter().map(|q| (q.id.clone(), q)).collect();
-        all.extend(self.queues.iter().map(|(id, q)| (id.clone(), q.clone())));
-        Ok(all.into_values().collect())
-    }
-
-    /// Conversations of index `tag` under `owner` (stored), corrected by this unit's changes
-    /// with `counts`, the condition that index stands for.
-    fn indexed(
-        &mut self,
-        tag: u8,
-        owner: &str,
-        counts: impl Fn(&Conversation) -> bool,
-    ) -> Result<Vec<Conversation>, ViewError> {
-        let mut ids: HashSet<String> = self.views.index_ids(tag, owner)?.into_iter().collect();
-        for (id, (_, after)) in &self.conversations {
-            if counts(after) {
-                ids.insert(id.clone());
-            } else {
-                ids.remove(id);
+    /// Reads every stored agent and queue once; later reads are served from memory.
+    fn load_team(&mut self) -> Result<(), ViewError> {
+        if !self.team_loaded {
+            for a in self.views.agents()? {
+                self.agents.entry(a.id.clone()).or_insert(a);
             }
+            for q in self.views.queues()? {
+                self.queues.entry(q.id.clone()).or_insert(q);
+            }
+            self.team_loaded = true;
         }
+        Ok(())
+    }
+
+    /// Every agent, with this unit's changes, by id.
+    pub fn all_agents(&mut self) -> Result<Vec<AgentRecord>, ViewError> {
+        self.load_team()?;
+        let mut all: Vec<AgentRecord> = self.agents.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    /// Every queue, with this unit's changes, by id.
+    pub fn all_queues(&mut self) -> Result<Vec<QueueRecord>, ViewError> {
+        self.load_team()?;
+        let mut all: Vec<QueueRecord> = self.queues.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    /// The conversations under `owner` in index `tag`, with this unit's changes.
+    fn indexed(&mut self, tag: u8, owner: &str) -> Result<Vec<Conversation>, ViewError> {
+        let ids: Vec<String> =
+            self.lines.set(tag, owner, &self.views, &self.conversations)?.iter().cloned().collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.conversation(&id)? {
@@ -218,14 +227,36 @@ impl Unit {
 
     /// The conversations agent `agent` holds now: assigned and not resolved.
     pub fn live_assignments(&mut self, agent: &str) -> Result<Vec<Conversation>, ViewError> {
-        self.indexed(b'l', agent, |c| c.status != Status::Resolved && c.assignee.as_deref() == Some(agent))
+        self.indexed(LIVE, agent)
+    }
+
+    /// How many of the conversations agent `agent` holds now `counts` accepts (without
+    /// copying them).
+    pub fn live_count(
+        &mut self,
+        agent: &str,
+        counts: impl Fn(&Conversation) -> bool,
+    ) -> Result<usize, ViewError> {
+        let ids: Vec<String> =
+            self.lines.set(LIVE, agent, &self.views, &self.conversations)?.iter().cloned().collect();
+        let mut n = 0;
+        for id in ids {
+            if self.conversation(&id)?.is_some_and(&counts) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// How many conversations wait in `queue`: a set's size, whatever the backlog.
+    pub fn waiting_count(&mut self, queue: &str) -> Result<usize, ViewError> {
+        Ok(self.lines.set(WAITING, queue, &self.views, &self.conversations)?.len())
     }
 
     /// The conversations waiting in `queue` (in it, not resolved, nobody assigned), first
     /// in line first.
     pub fn waiting(&mut self, queue: &str) -> Result<Vec<Conversation>, ViewError> {
-        let mut waiting =
-            self.indexed(b'w', queue, |c| c.is_waiting() && c.queue.as_deref() == Some(queue))?;
+        let mut waiting = self.indexed(WAITING, queue)?;
         waiting.sort_by_key(Conversation::queue_rank);
         Ok(waiting)
     }
@@ -259,6 +290,7 @@ impl Unit {
             return Ok(None);
         }
         self.dirty_conversations.insert(id.to_owned());
+        self.lines.touched(id);
         Ok(self.conversations.get_mut(id).map(|(_, c)| c))
     }
 
@@ -534,6 +566,7 @@ impl Unit {
                 };
                 self.conversations.insert(conversation.clone(), (None, c));
                 self.dirty_conversations.insert(conversation.clone());
+                self.lines.touched(conversation);
                 self.puts.push((key(b'k', &[customer.as_bytes(), conversation.as_bytes()]), Vec::new()));
                 if let Some(record) = self.customer_mut(customer)? {
                     record.open_conversation = Some(conversation.clone());
@@ -825,11 +858,24 @@ mod tests {
         .unwrap();
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"], "resolved ones do not count");
         assert_eq!(unit.waiting("support").unwrap().len(), 1, "an assigned one no longer waits");
+        // The lines the unit has read stay up to date: a conversation opened and queued
+        // after they were read joins them, and a written batch changes nothing.
+        opened(&mut unit, "c4");
+        routed(&mut unit, "c4", Some("support"), None);
+        assert_eq!(unit.waiting_count("support").unwrap(), 2);
         let batch = unit.take_batch(20);
+        unit.write(batch).unwrap();
+        assert_eq!(unit.waiting_count("support").unwrap(), 2);
+        routed(&mut unit, "c4", Some("billing"), None);
+        assert_eq!(unit.waiting_count("support").unwrap(), 1, "moved to another queue");
+        assert_eq!(unit.waiting_count("billing").unwrap(), 1);
+        assert_eq!(unit.live_count("anna", |c| c.id == "c2").unwrap(), 1);
+        let batch = unit.take_batch(30);
         unit.write(batch).unwrap();
         let mut unit = Unit::new(&views);
         assert_eq!(ids(unit.live_assignments("anna").unwrap()), ["c2"]);
         assert_eq!(unit.waiting("support").unwrap().len(), 1);
+        assert_eq!(ids(unit.waiting("billing").unwrap()), ["c4"]);
         assert!(unit.live_assignments("bob").unwrap().is_empty());
     }
 }
