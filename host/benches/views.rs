@@ -156,9 +156,13 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
 
         let mut ids = Vec::new();
+        let mut conversation_ids = Vec::new();
         for i in 0..2000u64 {
             let sender = (i * 7919) % customers;
             let view = views.customer_by_identity(&format!("telegram:{sender}")).expect("views").expect("customer");
+            if let Some(c) = &view.open_conversation {
+                conversation_ids.push(c.id.clone());
+            }
             ids.push(view.id);
         }
         let get = |uri: String| {
@@ -176,6 +180,10 @@ fn main() {
         };
         let mut customer_times = Vec::new();
         let mut timeline_times = Vec::new();
+        let mut conversation_times = Vec::new();
+        for id in &conversation_ids {
+            conversation_times.push(get(format!("/v1/conversations/{id}")).await);
+        }
         for id in &ids {
             customer_times.push(get(format!("/v1/customers/{id}")).await);
             timeline_times.push(get(format!("/v1/customers/{id}/timeline?order=desc&limit=50")).await);
@@ -199,6 +207,14 @@ fn main() {
             percentile(&mut customer_times, 0.5).as_secs_f64() * 1e6,
             percentile(&mut customer_times, 0.99).as_secs_f64() * 1e6
         );
+        if !conversation_times.is_empty() {
+            println!(
+                "| GET /v1/conversations/{{id}} ({} open conversations, with the place in line of those waiting) | {:.0} µs | {:.0} µs |",
+                conversation_times.len(),
+                percentile(&mut conversation_times, 0.5).as_secs_f64() * 1e6,
+                percentile(&mut conversation_times, 0.99).as_secs_f64() * 1e6
+            );
+        }
         println!(
             "| first timeline page, 50 newest, events from the log | {:.0} µs | {:.0} µs |",
             percentile(&mut timeline_times, 0.5).as_secs_f64() * 1e6,

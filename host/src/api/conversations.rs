@@ -34,11 +34,8 @@ pub struct ConversationView {
 /// `conversation` with its place in line, at `now` (Unix ms).
 pub fn view(state: &AppState, conversation: Conversation, now: i64) -> Result<ConversationView, AppError> {
     let (mut queue_position, mut wait_ms) = (None, None);
-    if conversation.is_waiting()
-        && let Some(queue) = &conversation.queue
-    {
-        let line = state.views.waiting_in(queue)?;
-        queue_position = line.iter().position(|c| c.id == conversation.id).map(|p| p + 1);
+    if conversation.is_waiting() {
+        queue_position = state.views.queue_position(&conversation)?;
         wait_ms = waited(&conversation, now);
     }
     Ok(ConversationView { conversation, queue_position, wait_ms })

@@ -253,7 +253,10 @@ impl Decider<'_> {
         {
             return Ok(());
         }
-        let mut line: Vec<(i32, Conversation, Vec<String>)> = Vec::new();
+        // The merged line: queue priority first, then each queue's own order (its keys').
+        // Only ids are gathered; a conversation is read when its turn comes.
+        let mut skills_of: Vec<Vec<String>> = Vec::new();
+        let mut line: Vec<(std::cmp::Reverse<i32>, Vec<u8>, usize)> = Vec::new();
         for queue in self.unit.waiting_queues()? {
             let record = self.unit.queue(&queue)?.cloned();
             let skills = record.as_ref().map(|q| q.skills.clone()).unwrap_or_default();
@@ -263,18 +266,23 @@ impl Decider<'_> {
             {
                 continue;
             }
-            for c in self.unit.waiting(&queue)? {
-                line.push((priority, c, skills.clone()));
+            let at = skills_of.len();
+            skills_of.push(skills);
+            for place in self.unit.waiting_places(&queue)? {
+                line.push((std::cmp::Reverse(priority), place, at));
             }
         }
-        line.sort_by_key(|(priority, c, _)| (std::cmp::Reverse(*priority), c.queue_rank()));
+        line.sort_unstable();
         // Room per (agent, kind), counted once and kept up to date as agents take work.
         let mut room: HashMap<(String, String), bool> = HashMap::new();
         let mut offered = 0;
-        for (_, c, skills) in line {
+        for (_, place, at) in line {
             if offered == REOFFER_MAX {
                 break;
             }
+            let skills = &skills_of[at];
+            let id = crate::views::waiting_id(&place);
+            let Some(c) = self.unit.conversation(&id)? else { continue };
             let channel = c.last_channel.clone().unwrap_or_default();
             let kind = ctx.channels.get(&channel).map_or_else(|| channel.clone(), |ch| ch.kind);
             let mut fits = false;
@@ -297,7 +305,7 @@ impl Decider<'_> {
                 continue;
             }
             offered += 1;
-            if self.route(ctx, &c.id, routing::Trigger::Reoffer, None, None).await? {
+            if self.route(ctx, &id, routing::Trigger::Reoffer, None, None).await? {
                 // Someone took it: their room for this kind must be counted again.
                 room.retain(|(_, k), _| *k != kind);
             }

@@ -9,7 +9,8 @@
 //! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
 //! `k customer conversation`, `s status conversation`, `q queue conversation`,
 //! `a agent conversation` conversation indexes · `l agent conversation` an agent's live
-//! (unresolved) assignments, `w queue conversation` conversations waiting in a queue ·
+//! (unresolved) assignments, `w queue place conversation` conversations waiting in a queue,
+//! in line order ([`lines`]) ·
 //! `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
 //! `g id` agent, `h id` queue ([`team`]) · `z version` routing policy ([`policy`]) ·
@@ -63,7 +64,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -360,14 +361,15 @@ impl Views {
         Ok(out)
     }
 
-    /// The conversation ids under `owner` in index `tag` (`l` or `w`).
-    pub(crate) fn index_ids(&self, tag: u8, owner: &str) -> Result<Vec<String>, ViewError> {
+    /// The key suffixes (see [`lines::suffix`]) under `owner` in index `tag` (`l` or `w`),
+    /// in key order: a waiting line first in line first.
+    pub(crate) fn index_suffixes(&self, tag: u8, owner: &str) -> Result<Vec<Vec<u8>>, ViewError> {
         let prefix = key(tag, &[owner.as_bytes(), b""]);
         self.tree
             .scan_prefix(&prefix)
             .map(|item| {
                 let (k, _) = item?;
-                Ok(String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+                Ok(k[prefix.len()..].to_vec())
             })
             .collect()
     }
@@ -396,13 +398,29 @@ impl Views {
     /// The conversations waiting in `queue`, first in line first.
     pub fn waiting_in(&self, queue: &str) -> Result<Vec<Conversation>, ViewError> {
         let mut out = Vec::new();
-        for id in self.index_ids(b'w', queue)? {
-            if let Some(c) = self.conversation_record(&id)? {
+        for suffix in self.index_suffixes(lines::WAITING, queue)? {
+            if let Some(c) = self.conversation_record(&lines::id_of(lines::WAITING, &suffix))? {
                 out.push(c);
             }
         }
-        out.sort_by_key(Conversation::queue_rank);
         Ok(out)
+    }
+
+    /// Conversation `c`'s place in its queue's line (1 for the first), if it waits: the
+    /// line's keys before its own are counted, no record is read.
+    pub fn queue_position(&self, c: &Conversation) -> Result<Option<usize>, ViewError> {
+        let Some(queue) = c.queue.as_deref().filter(|_| c.is_waiting()) else { return Ok(None) };
+        let own = lines::index_key(lines::WAITING, queue, c);
+        if self.tree.get(&own)?.is_none() {
+            return Ok(None);
+        }
+        let start = key(lines::WAITING, &[queue.as_bytes(), b""]);
+        let mut ahead = 0;
+        for item in self.tree.range(start..own) {
+            item?;
+            ahead += 1;
+        }
+        Ok(Some(ahead + 1))
     }
 
     /// Conversations matching `filter`, by id (which sorts by opening time).
@@ -474,6 +492,11 @@ impl Views {
             Some(reason) => Err(reason),
         }))
     }
+}
+
+/// The conversation id in a waiting place from [`unit::Unit::waiting_places`].
+pub fn waiting_id(place: &[u8]) -> String {
+    lines::id_of(lines::WAITING, place)
 }
 
 /// The offsets a page after (ascending) or before (descending) `cursor` may hold, or

@@ -2,7 +2,7 @@
 //! memory, and [`Unit::take_batch`] collects everything with the new cursor into one atomic
 //! batch, which [`Unit::write`] applies.
 
-use super::lines::{LIVE, Lines, WAITING};
+use super::lines::{self, LIVE, Lines, WAITING};
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::policy::{PolicyRecord, policy_key};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
@@ -214,8 +214,7 @@ impl Unit {
 
     /// The conversations under `owner` in index `tag`, with this unit's changes.
     fn indexed(&mut self, tag: u8, owner: &str) -> Result<Vec<Conversation>, ViewError> {
-        let ids: Vec<String> =
-            self.lines.set(tag, owner, &self.views, &self.conversations)?.iter().cloned().collect();
+        let ids = self.lines.set(tag, owner, &self.views, &self.conversations)?.ids(tag);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.conversation(&id)? {
@@ -237,8 +236,7 @@ impl Unit {
         agent: &str,
         counts: impl Fn(&Conversation) -> bool,
     ) -> Result<usize, ViewError> {
-        let ids: Vec<String> =
-            self.lines.set(LIVE, agent, &self.views, &self.conversations)?.iter().cloned().collect();
+        let ids = self.lines.set(LIVE, agent, &self.views, &self.conversations)?.ids(LIVE);
         let mut n = 0;
         for id in ids {
             if self.conversation(&id)?.is_some_and(&counts) {
@@ -253,12 +251,16 @@ impl Unit {
         Ok(self.lines.set(WAITING, queue, &self.views, &self.conversations)?.len())
     }
 
+    /// The places (key suffixes, see [`crate::views::waiting_id`]) of the conversations
+    /// waiting in `queue`, first in line first: the line without reading a record.
+    pub fn waiting_places(&mut self, queue: &str) -> Result<Vec<Vec<u8>>, ViewError> {
+        Ok(self.lines.set(WAITING, queue, &self.views, &self.conversations)?.suffixes().cloned().collect())
+    }
+
     /// The conversations waiting in `queue` (in it, not resolved, nobody assigned), first
     /// in line first.
     pub fn waiting(&mut self, queue: &str) -> Result<Vec<Conversation>, ViewError> {
-        let mut waiting = self.indexed(WAITING, queue)?;
-        waiting.sort_by_key(Conversation::queue_rank);
-        Ok(waiting)
+        self.indexed(WAITING, queue)
     }
 
     /// Every queue something waits in, stored or changed by this unit.
@@ -734,8 +736,8 @@ impl Unit {
                 // What routing counts: an agent's live conversations, a queue's waiting ones.
                 match (c.status, &c.assignee, &c.queue) {
                     (Status::Resolved, _, _) => {}
-                    (_, Some(a), _) => keys.push(key(b'l', &[a.as_bytes(), c.id.as_bytes()])),
-                    (_, None, Some(q)) => keys.push(key(b'w', &[q.as_bytes(), c.id.as_bytes()])),
+                    (_, Some(a), _) => keys.push(lines::index_key(LIVE, a, c)),
+                    (_, None, Some(q)) => keys.push(lines::index_key(WAITING, q, c)),
                     (_, None, None) => {}
                 }
                 keys
@@ -877,5 +879,66 @@ mod tests {
         assert_eq!(unit.waiting("support").unwrap().len(), 1);
         assert_eq!(ids(unit.waiting("billing").unwrap()), ["c4"]);
         assert!(unit.live_assignments("bob").unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod line_order {
+    use super::*;
+
+    fn queued(unit: &mut Unit, id: &str, priority: i32, at: i64) {
+        unit.apply(
+            1,
+            &Effect::ConversationOpened { conversation: id.into(), customer: "cus_1".into(), at: 1 },
+        )
+        .unwrap();
+        rerouted(unit, id, priority, at);
+    }
+
+    fn rerouted(unit: &mut Unit, id: &str, priority: i32, at: i64) {
+        let effect = Effect::ConversationRouted {
+            conversation: id.into(),
+            queue: Some("support".into()),
+            agent: None,
+            priority,
+            tags: Vec::new(),
+            reason: "test".into(),
+            router: "test@1".into(),
+            at,
+        };
+        unit.apply(2, &effect).unwrap();
+    }
+
+    #[test]
+    fn a_waiting_line_is_in_priority_then_waiting_order_and_positions_count_it() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        let mut unit = Unit::new(&views);
+        // (id, priority, queued at): ids sort the other way round, so only the rank orders.
+        for (id, priority, at) in
+            [("c5", 0, 100), ("c4", -3, 50), ("c3", 7, 300), ("c2", 0, 20), ("c1", 7, 400)]
+        {
+            queued(&mut unit, id, priority, at);
+        }
+        let expected = ["c3", "c1", "c2", "c5", "c4"];
+        let order = |line: Vec<Conversation>| line.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(order(unit.waiting("support").unwrap()), expected, "the unit's line");
+        let batch = unit.take_batch(10);
+        unit.write(batch).unwrap();
+        assert_eq!(order(views.waiting_in("support").unwrap()), expected, "the stored line");
+        for (place, id) in expected.iter().enumerate() {
+            let c = views.conversation(id).unwrap().unwrap();
+            assert_eq!(views.queue_position(&c).unwrap(), Some(place + 1), "{id}");
+        }
+        // A fresh unit reads the stored line in order; a change of priority moves one.
+        let mut unit = Unit::new(&views);
+        assert_eq!(order(unit.waiting("support").unwrap()), expected);
+        rerouted(&mut unit, "c4", 9, 500);
+        assert_eq!(order(unit.waiting("support").unwrap()), ["c4", "c3", "c1", "c2", "c5"]);
+        let batch = unit.take_batch(20);
+        unit.write(batch).unwrap();
+        let c4 = views.conversation("c4").unwrap().unwrap();
+        assert_eq!(views.queue_position(&c4).unwrap(), Some(1));
+        assert_eq!(views.waiting_in("support").unwrap().len(), 5, "the old key is gone");
     }
 }
