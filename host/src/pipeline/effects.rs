@@ -18,6 +18,22 @@ pub struct Decision {
     pub command: bool,
 }
 
+impl Decision {
+    /// The decision a `pipeline.decided` event of the log carries.
+    pub fn from_event(event: &crate::log::Envelope) -> Result<Decision, crate::log::LogError> {
+        serde_json::from_str(event.payload.get())
+            .map_err(|e| crate::log::LogError::Corrupt { offset: event.offset, reason: e.to_string() })
+    }
+
+    /// Why the input (a command) was refused, if it was.
+    pub fn refusal(&self) -> Option<&str> {
+        self.effects.iter().find_map(|e| match e {
+            Effect::Rejected { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+}
+
 /// One change to the views.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]

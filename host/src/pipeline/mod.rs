@@ -206,10 +206,7 @@ impl Processor {
                     for effect in &decision.effects {
                         unit.apply(event.offset, effect)?;
                     }
-                    decision.effects.iter().find_map(|e| match e {
-                        effects::Effect::Rejected { reason } => Some(reason.clone()),
-                        _ => None,
-                    })
+                    decision.refusal().map(str::to_owned)
                 } else {
                     let mut decider = Decider::new(&mut unit, event.offset, event.time);
                     let refused = decider.decide(&self.context, event).await?;
@@ -255,7 +252,7 @@ impl Processor {
         loop {
             let (events, last) = self.log.read_origin(after, 1024, Origin::Decision)?;
             for event in &events {
-                match serde_json::from_str::<Decision>(event.payload.get()) {
+                match Decision::from_event(event) {
                     Ok(d) if d.source > cursor => {
                         found.insert(d.source, d);
                     }
@@ -327,6 +324,18 @@ pub fn prepare_views(log: &dyn EventLog, views: &Views) -> Result<Option<u64>, P
     Ok(None)
 }
 
+/// Applies a decision read from the log to `unit` as the processor applied it: its effects,
+/// and a command's outcome.
+pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), ViewError> {
+    for effect in &decision.effects {
+        unit.apply(decision.source, effect)?;
+    }
+    if decision.command {
+        unit.command_outcome(decision.source, decision.refusal());
+    }
+    Ok(())
+}
+
 /// Rebuilds every view from the decisions in the log; `progress(done, head)` is called as
 /// it goes. Returns the number of decisions applied.
 pub fn rebuild(
@@ -346,18 +355,8 @@ pub fn rebuild(
     loop {
         let (events, last) = log.read_origin(after, REBUILD_BATCH, Origin::Decision)?;
         for event in &events {
-            let decision: Decision = serde_json::from_str(event.payload.get())
-                .map_err(|e| LogError::Corrupt { offset: event.offset, reason: e.to_string() })?;
-            for effect in &decision.effects {
-                unit.apply(decision.source, effect)?;
-            }
-            if decision.command {
-                let refused = decision.effects.iter().find_map(|e| match e {
-                    effects::Effect::Rejected { reason } => Some(reason.as_str()),
-                    _ => None,
-                });
-                unit.command_outcome(decision.source, refused);
-            }
+            let decision = Decision::from_event(event)?;
+            apply_logged(&mut unit, &decision)?;
             cursor = cursor.max(decision.source);
             applied += 1;
         }

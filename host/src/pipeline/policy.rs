@@ -35,7 +35,7 @@ impl Decider<'_> {
     /// policy was activated.
     pub(super) fn chain(&mut self, ctx: &Context) -> Result<Vec<String>, ViewError> {
         Ok(match self.unit.policy()? {
-            Some(policy) => policy.slots(),
+            Some(policy) => crate::views::policy::slots(&policy.stages),
             None => ctx.chain.clone(),
         })
     }

@@ -105,7 +105,7 @@ impl Decider<'_> {
         live: &Result<Routed, Failed>,
     ) -> Result<(), ViewError> {
         let Some(run) = self.unit.shadow()?.filter(|s| s.stopped_at.is_none()) else { return Ok(()) };
-        let (version, slots) = (run.version, run.slots());
+        let (version, slots) = (run.version, crate::views::policy::slots(&run.stages));
         let candidate = run_chain(runtime, &slots, context).await;
         let compared = compared(context, self.source, placement(live), placement(&candidate));
         self.emit(Effect::ShadowDecided { version, compared })

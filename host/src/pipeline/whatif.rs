@@ -139,8 +139,7 @@ pub async fn replay(
     'log: loop {
         let (events, last) = log.read_origin(after, REBUILD_BATCH, Origin::Decision)?;
         for event in &events {
-            let decision: Decision = serde_json::from_str(event.payload.get())
-                .map_err(|e| LogError::Corrupt { offset: event.offset, reason: e.to_string() })?;
+            let decision = Decision::from_event(event)?;
             events_read += 1;
             cursor = cursor.max(decision.source);
             // A decision is appended after its input: one older than `since` has an older input.
@@ -158,9 +157,7 @@ pub async fn replay(
                     if window.to_offset.is_some_and(|to| decision.source > to) {
                         break 'log;
                     }
-                    for effect in &decision.effects {
-                        unit.apply(decision.source, effect)?;
-                    }
+                    super::apply_logged(&mut unit, &decision)?;
                 }
             }
         }

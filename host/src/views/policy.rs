@@ -54,11 +54,9 @@ pub struct PolicyRecord {
     pub offset: u64,
 }
 
-impl PolicyRecord {
-    /// The slots to call, in order.
-    pub fn slots(&self) -> Vec<String> {
-        self.stages.iter().map(|s| s.slot.clone()).collect()
-    }
+/// The runtime slots of `stages`, in calling order.
+pub fn slots(stages: &[Stage]) -> Vec<String> {
+    stages.iter().map(|s| s.slot.clone()).collect()
 }
 
 /// Key of policy version `version`.

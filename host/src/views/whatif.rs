@@ -137,13 +137,6 @@ pub struct ShadowRecord {
     pub diff: Diff,
 }
 
-impl ShadowRecord {
-    /// The slots to call, in order.
-    pub fn slots(&self) -> Vec<String> {
-        self.stages.iter().map(|s| s.slot.clone()).collect()
-    }
-}
-
 /// Key of shadow run `version`.
 pub fn shadow_key(version: u32) -> Vec<u8> {
     key(b'e', &[&version.to_be_bytes()])
