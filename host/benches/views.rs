@@ -77,7 +77,7 @@ fn main() {
             .expect("pipeline");
 
         let keys = ApiKeys::open(&db).expect("keys");
-        let (key, _) = keys.create("bench", Role::Admin).expect("key");
+        let (key, _) = keys.create("bench", Role::Admin, None).expect("key");
         let state = seam::api::AppState {
             runtime: runtime.clone(),
             keys,

@@ -115,7 +115,7 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
             keys.insert(&key, "SEAM_ADMIN_KEY", Role::Admin)?;
         }
     } else if !keys.has_admin()? {
-        let (key, _) = keys.create("first admin", Role::Admin)?;
+        let (key, _) = keys.create("first admin", Role::Admin, None)?;
         new_admin_key = Some(key);
     }
 

@@ -20,8 +20,8 @@ struct Api {
 fn api() -> Api {
     let db = sled::Config::new().temporary(true).open().unwrap();
     let keys = ApiKeys::open(&db).unwrap();
-    let (admin, _) = keys.create("admin", Role::Admin).unwrap();
-    let (agent, _) = keys.create("agent", Role::Agent).unwrap();
+    let (admin, _) = keys.create("admin", Role::Admin, None).unwrap();
+    let (agent, _) = keys.create("agent", Role::Agent, None).unwrap();
     Api { state: app_state(runtime(None, 2), keys, &db), admin, agent }
 }
 

@@ -75,7 +75,7 @@ async fn conversations_wait_and_are_offered_when_an_agent_frees_up() {
     assert!(taken["route_reason"].as_str().unwrap().contains("anna in `support`"), "{taken}");
 
     // She resolves it (an agent key): the second is offered to her at once.
-    let (agent_key, _) = host.state.keys.create("anna-key", Role::Agent).unwrap();
+    let (agent_key, _) = host.state.keys.create("anna-key", Role::Agent, None).unwrap();
     let (status, resolved) = host
         .api(
             "PATCH",
@@ -130,7 +130,7 @@ async fn conversations_wait_and_are_offered_when_an_agent_frees_up() {
         )
         .await;
     assert_eq!(status, 422);
-    let (integration, _) = host.state.keys.create("crm", Role::Integration).unwrap();
+    let (integration, _) = host.state.keys.create("crm", Role::Integration, None).unwrap();
     let (status, _) = host
         .api(
             "PATCH",

@@ -75,7 +75,7 @@ async fn queues_and_agents_are_created_changed_and_rebuilt() {
     assert!(why.contains("cannot change"), "{why}");
 
     // Status: an agent key may set it; it is an event in the log.
-    let (agent_key, _) = host.state.keys.create("anna-key", Role::Agent).unwrap();
+    let (agent_key, _) = host.state.keys.create("anna-key", Role::Agent, None).unwrap();
     let (status, online) =
         host.api("PUT", "/v1/agents/anna/status", Some(&agent_key), Some(json!({"status": "online"}))).await;
     assert_eq!(status, 200, "{online}");
@@ -141,4 +141,86 @@ async fn routers_see_queues_agents_their_load_and_waiting_counts() {
         .await;
     let seen = conversation["route_reason"].as_str().unwrap_or_default();
     assert_eq!(seen, "night=w0:closed support=w1:open anna=online:1/2 boris=offline:0/0", "{conversation}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_key_acts_for_its_own_agent_only() {
+    let host = TestHost::start("team-agent-keys", seam_tests::host::THREE_CHANNELS).await;
+    ok(&host, "POST", "/v1/agents", json!({"id": "anna", "capacity": {"*": 5}}), 201).await;
+    ok(&host, "POST", "/v1/agents", json!({"id": "boris", "capacity": {"*": 5}}), 201).await;
+
+    // Binding: only agent keys, only to an agent that exists.
+    let why =
+        refused(&host, "POST", "/v1/admin/keys", json!({"name": "x", "role": "admin", "agent": "anna"}), 400)
+            .await;
+    assert!(why.contains("only an `agent` key"), "{why}");
+    let why = refused(
+        &host,
+        "POST",
+        "/v1/admin/keys",
+        json!({"name": "x", "role": "agent", "agent": "ghost"}),
+        409,
+    )
+    .await;
+    assert!(why.contains("ghost"), "{why}");
+    let created =
+        ok(&host, "POST", "/v1/admin/keys", json!({"name": "anna's", "role": "agent", "agent": "anna"}), 201)
+            .await;
+    assert_eq!(created["record"]["agent"], "anna");
+    let anna = created["key"].as_str().unwrap().to_owned();
+    let (status, me) = host.api("GET", "/v1/me", Some(&anna), None).await;
+    assert_eq!(
+        (status, me["agent"].clone(), me["role"].clone()),
+        (200, json!("anna"), json!("agent")),
+        "{me}"
+    );
+
+    // Two customers write; Boris has the first conversation, the second waits.
+    for (sid, from) in [("SM1", "+79160000001"), ("SM2", "+79160000002")] {
+        let (status, body) =
+            host.webhook("sms", &json!({"MessageSid": sid, "From": from, "Body": "Здравствуйте"})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    host.settle().await;
+    let open = |c: Value| c["open_conversation"]["id"].as_str().expect("an open conversation").to_owned();
+    let borises = open(host.customer("phone:+79160000001").await);
+    let waiting = open(host.customer("phone:+79160000002").await);
+    ok(&host, "PATCH", &format!("/v1/conversations/{borises}"), json!({"assignee": "boris"}), 200).await;
+
+    // Anna's key cannot touch Boris's conversation, nor set his status.
+    let as_anna = |method: &'static str, path: String, body: Value| {
+        let (host, anna) = (&host, anna.clone());
+        async move { host.api(method, &path, Some(&anna), Some(body)).await }
+    };
+    let (status, body) =
+        as_anna("PATCH", format!("/v1/conversations/{borises}"), json!({"status": "resolved"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("assigned to agent `boris`"), "{body}");
+    let (status, body) =
+        as_anna("POST", format!("/v1/conversations/{borises}/messages"), json!({"text": "hi"})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = as_anna("PUT", "/v1/agents/boris/status".into(), json!({"status": "online"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("bound to agent `anna`"), "{body}");
+
+    // She sets her own status and takes the waiting one; the change is recorded as hers.
+    let (status, body) = as_anna("PUT", "/v1/agents/anna/status".into(), json!({"status": "away"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        as_anna("PATCH", format!("/v1/conversations/{waiting}"), json!({"assignee": "anna"})).await;
+    assert_eq!((status, body["assignee"].clone()), (200, json!("anna")), "{body}");
+    let (status, body) =
+        as_anna("PATCH", format!("/v1/conversations/{waiting}"), json!({"status": "resolved"})).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("resolved")), "{body}");
+    let (_, events) = host.api("GET", "/v1/events?after=0&limit=500", Some(&host.admin), None).await;
+    let taken = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["payload"]["effects"].as_array().cloned().unwrap_or_default())
+        .find(|effect| effect["type"] == "conversation-assigned" && effect["conversation"] == json!(waiting))
+        .expect("the take is an event");
+    assert_eq!(taken["by"], "anna", "{taken}");
+    let stored = host.state.keys.list().unwrap();
+    assert!(stored.iter().any(|k| k.agent.as_deref() == Some("anna")), "the binding is stored");
 }

@@ -35,6 +35,11 @@ pub struct KeyRecord {
     pub hash: String,
     /// Creation time, ms since the Unix epoch.
     pub created_ms: u64,
+    /// The agent an agent key acts as. A bound key may set only this agent's status and may
+    /// only act on conversations that wait or are assigned to this agent; its actions are
+    /// recorded under the agent's id. Absent for unbound keys (supervisors, integrations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// The key store.
@@ -73,24 +78,40 @@ impl ApiKeys {
         Ok(ApiKeys { tree: db.open_tree("api-keys")? })
     }
 
-    /// Creates a key; returns the key (shown once) and its record.
-    pub fn create(&self, name: &str, role: Role) -> Result<(String, KeyRecord), KeyError> {
+    /// Creates a key, bound to `agent` if given; returns the key (shown once) and its record.
+    /// The caller checks that the agent exists.
+    pub fn create(
+        &self,
+        name: &str,
+        role: Role,
+        agent: Option<&str>,
+    ) -> Result<(String, KeyRecord), KeyError> {
         let id = random_token(6).map_err(|e| KeyError::Random(e.to_string()))?;
         let secret = random_token(24).map_err(|e| KeyError::Random(e.to_string()))?;
         let key = format!("seam_{id}_{secret}");
-        self.insert(&key, name, role).map(|r| (key, r))
+        self.store(&key, name, role, agent).map(|r| (key, r))
     }
 
     /// Stores a key chosen by the operator (e.g. `SEAM_ADMIN_KEY`); it must look like
     /// `seam_<id>_<secret>`.
     pub fn insert(&self, key: &str, name: &str, role: Role) -> Result<KeyRecord, KeyError> {
+        self.store(key, name, role, None)
+    }
+
+    fn store(&self, key: &str, name: &str, role: Role, agent: Option<&str>) -> Result<KeyRecord, KeyError> {
         let id =
             parse_id(key).ok_or_else(|| KeyError::Corrupt("key must look like seam_<id>_<secret>".into()))?;
         let created_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let record =
-            KeyRecord { id: id.to_owned(), name: name.to_owned(), role, hash: hash(key), created_ms };
+        let record = KeyRecord {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            role,
+            hash: hash(key),
+            created_ms,
+            agent: agent.map(str::to_owned),
+        };
         let bytes = serde_json::to_vec(&record).map_err(|e| KeyError::Corrupt(e.to_string()))?;
         self.tree.insert(id, bytes)?;
         self.tree.flush()?;
@@ -162,6 +183,45 @@ impl Caller {
             ))
         }
     }
+
+    /// The agent this key is bound to, if any.
+    pub fn agent(&self) -> Option<&str> {
+        self.key.agent.as_deref()
+    }
+
+    /// Who did it, as recorded in events: the bound agent's id, else the key's name.
+    pub fn author(&self) -> String {
+        self.key.agent.clone().unwrap_or_else(|| self.key.name.clone())
+    }
+
+    /// Fails with 403 if the key is bound to an agent other than `agent`.
+    pub fn act_as(&self, agent: &str) -> Result<(), AppError> {
+        match self.agent() {
+            Some(own) if own != agent => Err(self.bound(format!("cannot act for agent `{agent}`"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with 403 if the key is bound to an agent and `conversation` is assigned to
+    /// another one: an agent takes waiting conversations and works their own.
+    pub fn may_handle(&self, conversation: &crate::views::records::Conversation) -> Result<(), AppError> {
+        match (self.agent(), conversation.assignee.as_deref()) {
+            (Some(own), Some(other)) if own != other => Err(self.bound(format!(
+                "cannot act on conversation `{}`: it is assigned to agent `{other}`",
+                conversation.id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn bound(&self, what: String) -> AppError {
+        let own = self.agent().unwrap_or_default();
+        AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("key `{}` is bound to agent `{own}` and {what}", self.key.id),
+        )
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -192,7 +252,7 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let keys = ApiKeys::open(&db).unwrap();
         assert!(!keys.has_admin().unwrap());
-        let (key, record) = keys.create("first", Role::Admin).unwrap();
+        let (key, record) = keys.create("first", Role::Admin, None).unwrap();
         assert!(keys.has_admin().unwrap());
         assert_eq!(keys.verify(&key).unwrap().id, record.id);
         let mut tampered = key.clone();

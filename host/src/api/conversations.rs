@@ -80,9 +80,12 @@ pub struct UpdateBody {
 
 /// Assigns, transfers, unassigns, resolves, reopens or sets pending a conversation. An
 /// agent who lets a conversation go (resolves, transfers) is offered the next one waiting.
+/// A key bound to an agent may only act on conversations that wait or are that agent's.
 #[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "conversations", request_body = UpdateBody,
     params(("id" = String, Path, description = "Conversation id")),
     responses((status = 200, body = ConversationView), (status = 404, body = super::error::ErrorBody),
+        (status = 403, description = "The key is bound to an agent and the conversation is another agent's",
+            body = super::error::ErrorBody),
         (status = 409, description = "Unknown agent, bad queue id, or a status change that is not allowed",
             body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody)),
@@ -95,15 +98,15 @@ pub async fn update(
 ) -> Result<Json<ConversationView>, AppError> {
     caller.require(Role::Agent)?;
     let Json(body) = body?;
-    if state.views.conversation_record(&id)?.is_none() {
-        return Err(not_found(&id));
-    }
+    let current = state.views.conversation_record(&id)?.ok_or_else(|| not_found(&id))?;
+    caller.may_handle(&current)?;
     let command = UpdateConversation {
         conversation: id.clone(),
         assignee: body.assignee,
         queue: body.queue,
         status: body.status,
-        by: caller.key.name.clone(),
+        by: caller.author(),
+        as_agent: caller.agent().map(str::to_owned),
     };
     let payload = serde_json::value::to_raw_value(&command)
         .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;

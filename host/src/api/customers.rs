@@ -256,7 +256,7 @@ pub async fn patch_customer(
         }
     }
     let owner = state.views.owner(&id)?.ok_or_else(|| not_found(&id))?;
-    let body = UpdateAttributes { customer: owner.id.clone(), set, remove, by: caller.key.name.clone() };
+    let body = UpdateAttributes { customer: owner.id.clone(), set, remove, by: caller.author() };
     command(&state, commands::UPDATE, &body).await?;
     state.views.customer(&owner.id)?.map(Json).ok_or_else(|| not_found(&id))
 }
@@ -287,7 +287,7 @@ pub async fn merge(
     if state.views.owner(&body.customer)?.is_none() {
         return Err(not_found(&body.customer));
     }
-    let merge = Merge { customer: owner.id.clone(), other: body.customer, by: caller.key.name.clone() };
+    let merge = Merge { customer: owner.id.clone(), other: body.customer, by: caller.author() };
     command(&state, commands::MERGE, &merge).await?;
     state.views.customer(&owner.id)?.map(Json).ok_or_else(|| not_found(&id))
 }
@@ -341,7 +341,7 @@ pub async fn unmerge(
         _ => None,
     };
     let unmerge =
-        Unmerge { customer: owner.id.clone(), restore: body.customer, identity, by: caller.key.name.clone() };
+        Unmerge { customer: owner.id.clone(), restore: body.customer, identity, by: caller.author() };
     command(&state, commands::UNMERGE, &unmerge).await?;
     let customer = state.views.customer(&owner.id)?.ok_or_else(|| not_found(&id))?;
     let restored_id = restore_hint.unwrap_or_default();

@@ -210,7 +210,7 @@ async fn send(
         fallback: body.fallback,
         fallback_after_secs: body.fallback_after_secs,
         content,
-        by: caller.key.name.clone(),
+        by: caller.author(),
     };
     let payload = serde_json::value::to_raw_value(&request)
         .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;
@@ -259,6 +259,8 @@ pub async fn send_message(
     params(("id" = String, Path, description = "Conversation id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat a request safely")),
     responses((status = 202, body = OutboundRecord), (status = 400, body = super::error::ErrorBody),
+        (status = 403, description = "The key is bound to an agent and the conversation is another agent's",
+            body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reply(
@@ -276,9 +278,11 @@ pub async fn reply(
             "a reply goes to the conversation's customer: drop `customer` and `identity`",
         ));
     }
-    if state.views.conversation_record(&id)?.is_none() {
-        return Err(AppError::not_found("conversation-not-found", format!("no conversation `{id}`")));
-    }
+    let conversation = state
+        .views
+        .conversation_record(&id)?
+        .ok_or_else(|| AppError::not_found("conversation-not-found", format!("no conversation `{id}`")))?;
+    caller.may_handle(&conversation)?;
     send(state, caller, headers, body, Some(id)).await
 }
 
@@ -345,7 +349,7 @@ pub async fn redrive(
     if state.views.message(&id)?.is_none() {
         return Err(not_found(&id));
     }
-    let command = Redrive { message: id.clone(), by: caller.key.name.clone() };
+    let command = Redrive { message: id.clone(), by: caller.author() };
     let payload = serde_json::value::to_raw_value(&command)
         .map_err(|e| AppError::bad_request("invalid-body", e.to_string()))?;
     submit(&state, NewEvent::input(commands::REDRIVE, payload), "redrive-refused").await?;

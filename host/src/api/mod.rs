@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/routing/policy/rollback", post(routing::rollback))
         .route("/routing/replay", post(replay::replay))
         .route("/routing/shadow", get(shadow::get_shadow).put(shadow::put_shadow).delete(shadow::stop_shadow))
+        .route("/me", get(keys::me))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
         .nest(

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         messages::send_message, messages::reply, messages::get_message, messages::dead_letters,
         messages::redrive,
         events::list, events::stream,
-        keys::create, keys::list, keys::revoke,
+        keys::create, keys::list, keys::revoke, keys::me,
         team::list_agents, team::get_agent, team::create_agent, team::patch_agent, team::set_status,
         team::list_queues, team::get_queue, team::create_queue, team::patch_queue, team::waiting,
         routing::get_policy, routing::put_policy, routing::rollback,

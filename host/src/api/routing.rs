@@ -119,8 +119,7 @@ pub async fn put_policy(
     let Json(body) = body?;
     let started = Instant::now();
     let stages = pin_chain(&state, body.chain).await?;
-    let command =
-        SetPolicy { stages, source: PolicySource::Api, note: body.note, by: caller.key.name.clone() };
+    let command = SetPolicy { stages, source: PolicySource::Api, note: body.note, by: caller.author() };
     swapped(&state, commands::POLICY_SET, &command, started).await
 }
 
@@ -176,7 +175,7 @@ pub async fn rollback(
     caller.require(Role::Admin)?;
     let started = Instant::now();
     let note = body.map(|Json(b)| b.note).unwrap_or_default();
-    let command = RollbackPolicy { note, by: caller.key.name.clone() };
+    let command = RollbackPolicy { note, by: caller.author() };
     swapped(&state, commands::POLICY_ROLLBACK, &command, started).await
 }
 

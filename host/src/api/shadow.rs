@@ -62,7 +62,7 @@ pub async fn put_shadow(
         ));
     }
     let stages = pin_chain(&state, body.chain).await?;
-    set(&state, SetShadow { stages, note: body.note, by: caller.key.name.clone() }).await
+    set(&state, SetShadow { stages, note: body.note, by: caller.author() }).await
 }
 
 /// Stops the running shadow run; its diff stays readable.
@@ -74,7 +74,7 @@ pub async fn stop_shadow(
     State(state): State<AppState>,
 ) -> Result<Json<ShadowRecord>, AppError> {
     caller.require(Role::Admin)?;
-    set(&state, SetShadow { stages: Vec::new(), note: String::new(), by: caller.key.name.clone() }).await
+    set(&state, SetShadow { stages: Vec::new(), note: String::new(), by: caller.author() }).await
 }
 
 async fn set(state: &AppState, command: SetShadow) -> Result<Json<ShadowRecord>, AppError> {

@@ -174,7 +174,7 @@ async fn save_agent(
         skills: body.skills,
         languages: body.languages,
         capacity: body.capacity,
-        by: caller.key.name.clone(),
+        by: caller.author(),
     };
     submit(state, command(commands::AGENT_SAVE, &save)?, "agent-refused").await?;
     state.views.agent(&id)?.ok_or_else(|| agent_not_found(&id))
@@ -184,6 +184,7 @@ async fn save_agent(
 #[utoipa::path(put, path = "/v1/agents/{id}/status", tag = "team", request_body = StatusBody,
     params(("id" = String, Path, description = "Agent id")),
     responses((status = 200, body = AgentRecord), (status = 400, body = super::error::ErrorBody),
+        (status = 403, description = "The key is bound to another agent", body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_status(
@@ -193,11 +194,12 @@ pub async fn set_status(
     body: Result<Json<StatusBody>, JsonRejection>,
 ) -> Result<Json<AgentRecord>, AppError> {
     caller.require(Role::Agent)?;
+    caller.act_as(&id)?;
     let Json(body) = body?;
     if state.views.agent(&id)?.is_none() {
         return Err(agent_not_found(&id));
     }
-    let set = SetAgentStatus { id: id.clone(), status: body.status, by: caller.key.name.clone() };
+    let set = SetAgentStatus { id: id.clone(), status: body.status, by: caller.author() };
     submit(&state, command(commands::AGENT_STATUS, &set)?, "agent-refused").await?;
     state.views.agent(&id)?.map(Json).ok_or_else(|| agent_not_found(&id))
 }
@@ -320,7 +322,7 @@ async fn save_queue(
         hours: body.hours,
         overflow: body.overflow,
         timeout_secs: body.timeout_secs,
-        by: caller.key.name.clone(),
+        by: caller.author(),
     };
     submit(state, command(commands::QUEUE_SAVE, &save)?, "queue-refused").await?;
     state.views.queue(&id)?.ok_or_else(|| queue_not_found(&id))

@@ -74,6 +74,10 @@ pub struct UpdateConversation {
     pub status: Option<crate::views::records::Status>,
     /// Who asked.
     pub by: String,
+    /// The agent the caller's key is bound to: the change is refused if, by the time it is
+    /// decided, the conversation is assigned to another agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_agent: Option<String>,
 }
 
 /// Activate a routing policy: these routers, in order, from the next input on. Each slot

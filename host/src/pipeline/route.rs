@@ -344,6 +344,11 @@ impl Decider<'_> {
         let Some(c) = self.unit.conversation(&command.conversation)?.cloned() else {
             return self.reject(format!("conversation {} does not exist", command.conversation));
         };
+        if let (Some(me), Some(other)) = (&command.as_agent, &c.assignee)
+            && me != other
+        {
+            return self.reject(format!("conversation {} is assigned to agent `{other}`, not `{me}`", c.id));
+        }
         if let Some(Some(agent)) = &command.assignee
             && self.unit.agent(agent)?.is_none()
         {

@@ -3,8 +3,8 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { key: sessionStorage.getItem("seam-key"), agent: sessionStorage.getItem("seam-agent") || "",
-    view: null, queues: [], open: null, stream: null };
+  const state = { key: sessionStorage.getItem("seam-key"), agent: "", view: null, queues: [], open: null,
+    stream: null };
 
   /** An element with attributes and children (strings become text nodes). */
   function el(tag, attrs, ...children) {
@@ -34,16 +34,19 @@
   }
 
   // ---- sign in -------------------------------------------------------------------------
-  async function signIn(key, agent) {
+  // The agent comes from the key (GET /v1/me): a key bound to an agent signs in as that agent;
+  // any other key sees the queues but has no "Mine" and cannot take conversations.
+  async function signIn(key) {
     state.key = key;
+    const me = await api("GET", "/v1/me");
+    const agent = me.agent || "";
     state.agent = agent;
     const queues = await api("GET", "/v1/queues");
     sessionStorage.setItem("seam-key", key);
-    sessionStorage.setItem("seam-agent", agent);
     state.queues = queues.items.map((q) => q.id);
     $("signin").style.display = "none";
     $("app").classList.add("on");
-    $("who").textContent = agent ? "signed in as " + agent : "signed in";
+    $("who").textContent = agent ? "signed in as " + agent : "signed in with key " + me.name + " (" + me.role + ")";
     state.view = state.view || (agent ? { mine: true } : { all: true });
     renderViews();
     await loadList();
@@ -54,7 +57,7 @@
     e.preventDefault();
     $("signin-error").textContent = "";
     try {
-      await signIn($("key").value.trim(), $("agent").value.trim());
+      await signIn($("key").value.trim());
     } catch (err) {
       state.key = null;
       $("signin-error").textContent = "Sign-in failed: " + err.message;
@@ -207,5 +210,5 @@
     setTimeout(listen, 2000);
   }
 
-  if (state.key) signIn(state.key, state.agent).catch(() => { sessionStorage.clear(); state.key = null; });
+  if (state.key) signIn(state.key).catch(() => { sessionStorage.clear(); state.key = null; });
 })();
