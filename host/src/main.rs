@@ -115,7 +115,9 @@ enum PluginCommand {
 }
 
 fn main() -> Result<()> {
+    // Logs go to stderr: stdout carries what a command prints (the banner, `--json` output).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn".into()),
