@@ -62,6 +62,9 @@ pub struct Decider<'a> {
     pub(super) source: u64,
     pub(super) at: i64,
     effects: Vec<Effect>,
+    /// Send requests for the replies the live policy asked for, appended to the log with
+    /// this decision (all or nothing) and decided as inputs after it.
+    pub(super) replies: Vec<crate::log::NewEvent>,
 }
 
 pub(super) fn new_id(prefix: &str) -> String {
@@ -71,7 +74,13 @@ pub(super) fn new_id(prefix: &str) -> String {
 impl<'a> Decider<'a> {
     /// A decider for the input at `source`, appended at `at` (ms).
     pub fn new(unit: &'a mut Unit, source: u64, at: i64) -> Self {
-        Decider { unit, source, at, effects: Vec::new() }
+        Decider { unit, source, at, effects: Vec::new(), replies: Vec::new() }
+    }
+
+    /// The inputs this decision asks to append with it: send requests for the policy's
+    /// replies.
+    pub fn take_replies(&mut self) -> Vec<crate::log::NewEvent> {
+        std::mem::take(&mut self.replies)
     }
 
     /// The effects emitted.

@@ -210,8 +210,10 @@ impl Processor {
                 } else {
                     let mut decider = Decider::new(&mut unit, event.offset, event.time);
                     let refused = decider.decide(&self.context, event).await?;
+                    let replies = decider.take_replies();
                     let effects = decider.finish();
                     decisions.push(decision_event(event, effects, command));
+                    decisions.extend(replies);
                     refused
                 };
                 if command {

@@ -12,7 +12,7 @@
 //!
 //! Every outcome is an effect in the log, so a rebuild never calls a router.
 
-use super::commands::{EscalationDue, UpdateConversation};
+use super::commands::{Content, EscalationDue, SendRequest, UpdateConversation};
 use super::decide::{Context, Decider};
 use super::effects::Effect;
 use crate::runtime::Runtime;
@@ -25,6 +25,9 @@ use std::collections::HashMap;
 /// Most conversations offered to the policy again after one change (one agent freed up):
 /// bounds the work one input can cause. The rest wait for the next change.
 const REOFFER_MAX: usize = 32;
+
+/// Longest reply a router may send, bytes (the API's limit for an agent's text).
+const MAX_REPLY: usize = 64 * 1024;
 
 /// What a policy decided, and which routers decided it.
 #[derive(Debug, Clone)]
@@ -210,7 +213,13 @@ impl Decider<'_> {
         let live = run_chain(runtime, &chain, &mut context).await;
         self.shadow_route(runtime, &mut context, &live).await?;
         let effect = match live {
-            Ok(Routed { decision: d, routers }) => {
+            Ok(Routed { mut decision, routers }) => {
+                if let Some(text) = decision.reply.take()
+                    && let Some(request) = self.reply_request(id, text, &routers)
+                {
+                    self.replies.push(request);
+                }
+                let d = decision;
                 let new_tags = d.tags.iter().any(|t| !current.tags.contains(t));
                 let changed = d.queue != current.queue
                     || d.agent != current.assignee
@@ -234,6 +243,40 @@ impl Decider<'_> {
         };
         self.emit(effect)?;
         Ok(self.unit.conversation(id)?.is_some_and(|c| c.assignee.is_some()))
+    }
+
+    /// The send request for the policy's `reply` to the customer of conversation `id`: a
+    /// `message.send-requested` input by `router:<routers>`, on the channel the customer
+    /// used last. It is appended to the log with this decision, all or nothing, and its
+    /// idempotency key is this input's, so a decision made again after a crash cannot
+    /// send it twice. An empty or oversized reply is logged and dropped.
+    fn reply_request(&self, id: &str, text: String, routers: &str) -> Option<crate::log::NewEvent> {
+        let text = text.trim().to_owned();
+        if text.is_empty() || text.len() > MAX_REPLY {
+            tracing::warn!(
+                conversation = id,
+                routers,
+                bytes = text.len(),
+                "router reply empty or too long: not sent"
+            );
+            return None;
+        }
+        let request = SendRequest {
+            message: format!("msg_bot_{}_{id}", self.source),
+            customer: None,
+            identity: None,
+            conversation: Some(id.to_owned()),
+            channel: None,
+            fallback: None,
+            fallback_after_secs: None,
+            content: Content { text: Some(text), ..Content::default() },
+            by: format!("router:{routers}"),
+        };
+        let payload = serde_json::value::to_raw_value(&request).ok()?;
+        let mut event = crate::log::NewEvent::input(super::commands::SEND, payload);
+        event.idempotency_key = Some(format!("router-reply\u{0}{}\u{0}{id}", self.source));
+        event.conversation = Some(id.to_owned());
+        Some(event)
     }
 
     /// Offers waiting conversations to the policy again, first in line first, after a
