@@ -137,13 +137,7 @@ async fn an_agent_works_a_cross_channel_conversation_in_the_browser() {
     browser.wait_text("#timeline .entry.out", reply).await;
 
     // Transfer to `support`, then resolve.
-    client
-        .find(Locator::Css("#transfer-queue option[value='support']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#transfer-queue option[value='support']").await;
     click(&browser, "#transfer").await;
     browser.wait_text("#conversation-place", "support").await;
     click(&browser, "#resolve").await;

@@ -110,6 +110,10 @@
 
   function renderConversation(c, items, customer) {
     const transfer = el("select", { id: "transfer-queue" }, state.queues.map((q) => el("option", { value: q }, q)));
+    // A live refresh of the same conversation keeps the queue the agent picked.
+    const picked = $("transfer-queue");
+    if (picked && picked.dataset.id === c.id) transfer.value = picked.value;
+    transfer.dataset.id = c.id;
     const act = (label, id, change) => el("button", { type: "button", id, onclick: async () => {
       try { await api("PATCH", "/v1/conversations/" + c.id, change()); await refresh(); }
       catch (err) { alert(err.message); }
