@@ -25,6 +25,29 @@ pub async fn post_webhook(host: &TestHost, channel: &str, headers: &[(&str, Stri
     );
 }
 
+/// The config of a `telegram` channel (the Telegram connector) whose webhooks carry
+/// `secret` and whose Bot API is the stand-in at `api`.
+pub fn telegram_channel(secret: &str, api: &str) -> String {
+    format!(
+        r#"
+[[channels]]
+id = "telegram"
+plugin = "telegram-connector"
+config = {{ secret = "{secret}", bot-token = "123:ABC", api-base = "{api}" }}
+http = ["{api}"]
+"#
+    )
+}
+
+/// Posts a Telegram `update` to the `telegram` channel with its secret token; asserts a 2xx.
+pub async fn telegram_update(host: &TestHost, secret: &str, update: &Value) {
+    let headers = [
+        ("x-telegram-bot-api-secret-token", secret.to_owned()),
+        ("content-type", "application/json".to_owned()),
+    ];
+    post_webhook(host, "telegram", &headers, update.to_string().into_bytes()).await;
+}
+
 /// A Meta (WhatsApp, Messenger) webhook signed with `app_secret` (`X-Hub-Signature-256`).
 pub async fn meta_webhook(host: &TestHost, channel: &str, app_secret: &str, body: Vec<u8>) {
     let signature = format!("sha256={}", hex(&hmac_sha256(app_secret.as_bytes(), &body)));

@@ -8,7 +8,7 @@
 use seam_tests::fixture;
 use seam_tests::host::TestHost;
 use seam_tests::providers::{
-    fields, history, post_webhook, send, timeline_types, twilio_webhook, wait_status,
+    self, fields, history, send, telegram_channel, timeline_types, twilio_webhook, wait_status,
 };
 use seam_tests::standin::{StandIn, telegram_ok, twilio_ok};
 use serde_json::{Value, json};
@@ -19,30 +19,20 @@ const TW_URL: &str = "https://seam.example.com/v1/channels/sms/webhook";
 
 fn config(tg: &StandIn, tw: &StandIn, twilio_from: &str) -> String {
     format!(
-        r#"
-[[channels]]
-id = "telegram"
-plugin = "telegram-connector"
-config = {{ secret = "{TG_SECRET}", bot-token = "123:ABC", api-base = "{tg}" }}
-http = ["{tg}"]
-
+        r#"{telegram}
 [[channels]]
 id = "sms"
 plugin = "twilio-connector"
 config = {{ auth-token = "{TW_TOKEN}", webhook-url = "{TW_URL}", account-sid = "AC0123", from = "{twilio_from}", api-base = "{tw}" }}
 http = ["{tw}"]
 "#,
-        tg = tg.base(),
-        tw = tw.base()
+        tw = tw.base(),
+        telegram = telegram_channel(TG_SECRET, &tg.base()),
     )
 }
 
 async fn telegram_update(host: &TestHost, update: &Value) {
-    let headers = [
-        ("x-telegram-bot-api-secret-token", TG_SECRET.to_owned()),
-        ("content-type", "application/json".to_owned()),
-    ];
-    post_webhook(host, "telegram", &headers, update.to_string().into_bytes()).await;
+    providers::telegram_update(host, TG_SECRET, update).await;
 }
 
 /// The fields of a `.form` fixture.

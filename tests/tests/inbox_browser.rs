@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use seam::api::auth::Role;
 use seam_tests::browser::Browser;
 use seam_tests::host::TestHost;
-use seam_tests::providers::post_webhook;
+use seam_tests::providers::{telegram_channel, telegram_update};
 use seam_tests::standin::{StandIn, telegram_ok};
 use serde_json::{Value, json};
 
@@ -15,19 +15,13 @@ const TG_SECRET: &str = "tg-inbox-secret";
 
 fn config(tg: &StandIn) -> String {
     format!(
-        r#"
-[[channels]]
-id = "telegram"
-plugin = "telegram-connector"
-config = {{ secret = "{TG_SECRET}", bot-token = "123:ABC", api-base = "{tg}" }}
-http = ["{tg}"]
-
+        r#"{telegram}
 [[channels]]
 id = "sms"
 plugin = "webhook-connector"
 config = {{ secret = "test-secret", field-id = "MessageSid", field-sender = "From", field-sender-kind = "phone", field-text = "Body", field-time = "" }}
 "#,
-        tg = tg.base()
+        telegram = telegram_channel(TG_SECRET, &tg.base())
     )
 }
 
@@ -38,11 +32,7 @@ async fn telegram(host: &TestHost, id: u64, message: Value) {
     message["from"] = json!({"id": 4242, "first_name": "Ivan"});
     message["chat"] = json!({"id": 4242, "type": "private"});
     let update = json!({"update_id": 90_000 + id, "message": message});
-    let headers = [
-        ("x-telegram-bot-api-secret-token", TG_SECRET.to_owned()),
-        ("content-type", "application/json".to_owned()),
-    ];
-    post_webhook(host, "telegram", &headers, update.to_string().into_bytes()).await;
+    telegram_update(host, TG_SECRET, &update).await;
 }
 
 async fn ok(host: &TestHost, method: &str, path: &str, body: Value) {

@@ -3,7 +3,7 @@
 //! lands in a closed queue; later messages of the same conversation get no second reply.
 
 use seam_tests::host::TestHost;
-use seam_tests::providers::post_webhook;
+use seam_tests::providers::{telegram_channel, telegram_update};
 use seam_tests::standin::{StandIn, telegram_ok};
 use serde_json::{Value, json};
 
@@ -12,29 +12,19 @@ const CLOSED: &str = "Мы сейчас закрыты, ответим утро�
 
 fn config(tg: &StandIn) -> String {
     format!(
-        r#"
-[[channels]]
-id = "telegram"
-plugin = "telegram-connector"
-config = {{ secret = "{TG_SECRET}", bot-token = "123:ABC", api-base = "{tg}" }}
-http = ["{tg}"]
-
+        r#"{telegram}
 [router]
 chain = ["keyword-router", "hours-router", "assign-router"]
 config.hours-router = {{ after-hours = "support: night", after-hours-reply = "{CLOSED}" }}
 "#,
-        tg = tg.base()
+        telegram = telegram_channel(TG_SECRET, &tg.base())
     )
 }
 
 async fn telegram(host: &TestHost, id: u64, text: &str) {
     let update = json!({"update_id": 70_000 + id, "message": {"message_id": id, "date": 1_763_900_000 + id,
         "text": text, "from": {"id": 4242, "first_name": "Ivan"}, "chat": {"id": 4242, "type": "private"}}});
-    let headers = [
-        ("x-telegram-bot-api-secret-token", TG_SECRET.to_owned()),
-        ("content-type", "application/json".to_owned()),
-    ];
-    post_webhook(host, "telegram", &headers, update.to_string().into_bytes()).await;
+    telegram_update(host, TG_SECRET, &update).await;
 }
 
 /// A weekday name that is not today's nor tomorrow's (UTC), so the queue is closed now.
