@@ -120,6 +120,16 @@ fn rss_mib() -> (f64, f64) {
     (kb("VmRSS:"), kb("VmHWM:"))
 }
 
+/// CPU time used by this process so far (user + system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
+}
+
 async fn floor(State(log): State<Arc<SledLog>>, body: Bytes) -> axum::http::StatusCode {
     let Ok(text) = String::from_utf8(body.to_vec()) else { return axum::http::StatusCode::BAD_REQUEST };
     let Ok(payload) = serde_json::value::RawValue::from_string(text) else {
@@ -184,7 +194,13 @@ async fn caught_up(state: &seam::api::AppState) -> Duration {
 
 /// The pipeline alone: `n` Telegram messages appended straight to a fresh log (no HTTP, no
 /// connector), then decided and projected by a processor with or without the router plugin.
-async fn pipeline_alone(dir: &Path, runtime: &seam::runtime::Runtime, n: u64, router: &str) -> f64 {
+/// Returns inputs per second and the process's CPU time (all threads) per input.
+async fn pipeline_alone(
+    dir: &Path,
+    runtime: &seam::runtime::Runtime,
+    n: u64,
+    router: &str,
+) -> (f64, Duration) {
     let _ = std::fs::remove_dir_all(dir);
     let db = seam::server::open_db(&dir.join("db")).expect("db");
     let views_db = seam::server::open_db(&dir.join("views")).expect("views db");
@@ -208,13 +224,15 @@ async fn pipeline_alone(dir: &Path, runtime: &seam::runtime::Runtime, n: u64, ro
         Default::default(),
     );
     let started = Instant::now();
+    let cpu = cpu_time();
     let (processor, progress) =
         seam::pipeline::Processor::new(log.clone(), views, context).expect("processor");
     let task = tokio::spawn(processor.run());
     progress.wait_for(n, Duration::from_secs(600)).await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu) / n as u32;
     task.abort();
-    rate
+    (rate, cpu)
 }
 
 fn main() {
@@ -241,8 +259,10 @@ fn main() {
         let floor_addr = listen(axum::Router::new().route("/floor", post(floor)).with_state(floor_log)).await;
         let webhook = format!("http://{seam_addr}/v1/channels/telegram/webhook");
         if std::env::var_os("SEAM_BENCH_PIPELINE_ONLY").is_some() {
-            let r = pipeline_alone(&dir.join("alone"), &state.runtime, 100_000, "").await;
-            println!("pipeline alone, no router: {r:.0} inputs/s");
+            // SEAM_BENCH_ROUTER names the router (none by default), for profiling.
+            let router = std::env::var("SEAM_BENCH_ROUTER").unwrap_or_default();
+            let (r, cpu) = pipeline_alone(&dir.join("alone"), &state.runtime, 100_000, &router).await;
+            println!("pipeline alone, router `{router}`: {r:.0} inputs/s, {} µs CPU per input", cpu.as_micros());
             return;
         }
 
@@ -273,8 +293,8 @@ fn main() {
         caught_up(&state).await;
         let (lag50, lag99) = lag(state.log.as_ref(), start_offset);
         let (rss, hwm) = rss_mib();
-        let alone = pipeline_alone(&dir.join("alone"), &state.runtime, 50_000, "keyword-router").await;
-        let alone_no_router = pipeline_alone(&dir.join("alone-nr"), &state.runtime, 50_000, "").await;
+        let (alone, alone_cpu) = pipeline_alone(&dir.join("alone"), &state.runtime, 50_000, "keyword-router").await;
+        let (alone_no_router, alone_nr_cpu) = pipeline_alone(&dir.join("alone-nr"), &state.runtime, 50_000, "").await;
 
         println!("## Inbound (wrk -t2, {SECONDS} s per run, loopback, 2 cores shared by wrk and seam)\n");
         println!("| run | requests/s | non-2xx | HTTP latency p50, p75, p90, p99 | webhook -> decision lag p50 / p99 |");
@@ -294,7 +314,11 @@ fn main() {
             drain.as_secs_f64()
         );
         println!("- ingest / floor: {:.0}%; end to end / floor: {:.0}%", 100.0 * full.requests_per_sec / f.requests_per_sec, 100.0 * e2e_rate / f.requests_per_sec);
-        println!("- pipeline alone (50,000 inputs already in the log): {alone:.0} inputs/s with the keyword router, {alone_no_router:.0} without a router");
+        println!(
+            "- pipeline alone (50,000 inputs already in the log): {alone:.0} inputs/s with the keyword router ({} µs CPU per input, all threads), {alone_no_router:.0} without a router ({} µs)",
+            alone_cpu.as_micros(),
+            alone_nr_cpu.as_micros()
+        );
         println!("- RSS now {rss:.0} MiB, peak {hwm:.0} MiB (seam + floor in one process)");
     });
 }
