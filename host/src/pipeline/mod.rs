@@ -53,7 +53,7 @@ struct InFlight {
     append: oneshot::Receiver<AppendResult>,
     /// The append's result, once seen.
     done: Option<AppendResult>,
-    batch: sled::Batch,
+    batch: crate::views::Changes,
     cursor: Offset,
 }
 
@@ -340,17 +340,68 @@ pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), V
 
 /// Rebuilds every view from the decisions in the log; `progress(done, head)` is called as
 /// it goes. Returns the number of decisions applied.
+///
+/// Two threads share the work: this one reads, decodes and applies the decisions to a unit
+/// of work, and a writer puts each batch's changes into the views meanwhile (the writes were
+/// half of a rebuild's time). The writer inserts key by key rather than in atomic batches,
+/// because sled holds every reader of a database while it applies a batch, and this thread
+/// reads the views whenever its unit misses. Nothing needs the batches to be atomic: the
+/// layout version is recorded last, so views left by an interrupted rebuild are rebuilt
+/// again at the next start ([`prepare_views`]), as views of an older layout are.
 pub fn rebuild(
     log: &dyn EventLog,
     views: &Views,
     mut progress: impl FnMut(Offset, Offset),
 ) -> Result<u64, PipelineError> {
     views.clear()?;
-    views.set_format(crate::views::FORMAT)?;
+    // An older layout's number until the rebuild is complete (see above).
+    views.set_format(1)?;
     let head = log.head();
+    let applied = std::thread::scope(|scope| {
+        // One batch written while the next is prepared; each is acknowledged once written.
+        let (batches, queue) = std::sync::mpsc::sync_channel::<crate::views::Changes>(1);
+        let (written, acks) = std::sync::mpsc::channel::<Result<(), ViewError>>();
+        let writer = scope.spawn(move || {
+            for changes in queue {
+                let result = views.write_each(changes);
+                let failed = result.is_err();
+                if written.send(result).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let result = apply_all(log, views, head, &mut progress, &batches, &acks);
+        drop(batches);
+        // The writer stops when the queue is closed (or at its first failure).
+        let _ = writer.join();
+        let pending: Result<Vec<()>, ViewError> = acks.try_iter().collect();
+        let applied = result?;
+        pending?;
+        Ok::<u64, PipelineError>(applied)
+    })?;
+    views.set_format(crate::views::FORMAT)?;
+    Ok(applied)
+}
+
+/// The reading side of [`rebuild`]: applies every decision up to `head` and hands each
+/// batch's changes to the writer.
+fn apply_all(
+    log: &dyn EventLog,
+    views: &Views,
+    head: Offset,
+    progress: &mut impl FnMut(Offset, Offset),
+    batches: &std::sync::mpsc::SyncSender<crate::views::Changes>,
+    acks: &std::sync::mpsc::Receiver<Result<(), ViewError>>,
+) -> Result<u64, PipelineError> {
+    // The writer only stops early on a failure, which it acknowledged before stopping.
+    let writer_gone = || match acks.try_iter().find_map(Result::err) {
+        Some(e) => PipelineError::Views(e),
+        None => PipelineError::Log(LogError::Storage("the views writer stopped".into())),
+    };
     let mut after = 0;
     let mut cursor = 0;
     let mut applied = 0u64;
+    let mut outstanding = 0usize;
     // One unit across batches: a customer seen again is served from memory, and its
     // timeline entries collect in its record until a chunk is full.
     let mut unit = Unit::new(views);
@@ -362,9 +413,18 @@ pub fn rebuild(
             cursor = cursor.max(decision.source);
             applied += 1;
         }
-        let batch = unit.take_batch(cursor);
-        unit.write(batch)?;
+        batches.send(unit.take_batch(cursor)).map_err(|_| writer_gone())?;
+        outstanding += 1;
+        for ack in acks.try_iter() {
+            ack?;
+            outstanding -= 1;
+        }
         if unit.cached() > MAX_CACHED {
+            // The unit may start afresh only once what it changed is in the views.
+            while outstanding > 0 {
+                acks.recv().map_err(|_| writer_gone())??;
+                outstanding -= 1;
+            }
             unit = Unit::new(views);
         }
         progress(last, head);

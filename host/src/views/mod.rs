@@ -76,6 +76,34 @@ pub(crate) fn chunk_key(customer: &str, first: u64) -> Vec<u8> {
 /// A raw key and value of the views tree.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// Changes to the views, in the order they were made (a key's last change wins), from
+/// [`unit::Unit::take_batch`]: written atomically by the processor ([`Views::apply`]), or
+/// key by key by a rebuild ([`Views::write_each`]).
+#[derive(Debug, Default)]
+pub struct Changes(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Changes {
+    /// Sets `key` to `value`.
+    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), Some(value.into())));
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), None));
+    }
+
+    /// How many changes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The views store.
 #[derive(Clone)]
 pub struct Views {
@@ -122,6 +150,31 @@ impl Views {
     /// The underlying tree (for the unit of work and rebuilds).
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
+    }
+
+    /// Writes `changes` in one atomic sled batch: readers see all of them or none. While it
+    /// is written, sled holds other readers and writers of this database.
+    pub fn apply(&self, changes: Changes) -> Result<(), ViewError> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in changes.0 {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        Ok(self.tree.apply_batch(batch)?)
+    }
+
+    /// Writes `changes` one key at a time, not atomically, without holding readers back:
+    /// for a rebuild, which records the layout version only once it is complete.
+    pub fn write_each(&self, changes: Changes) -> Result<(), ViewError> {
+        for (key, value) in changes.0 {
+            match value {
+                Some(value) => self.tree.insert(key, value)?,
+                None => self.tree.remove(key)?,
+            };
+        }
+        Ok(())
     }
 
     /// Every key and value (to compare views, e.g. live against rebuilt).

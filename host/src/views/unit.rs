@@ -1,6 +1,6 @@
 //! A unit of work over the views: reads see the unit's own writes, effects are applied in
-//! memory, and [`Unit::take_batch`] collects everything with the new cursor into one atomic
-//! batch, which [`Unit::write`] applies.
+//! memory, and [`Unit::take_batch`] collects everything with the new cursor into one set of
+//! [`Changes`], which [`Unit::write`] applies atomically.
 
 use super::lines::{self, LIVE, Lines, WAITING};
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
@@ -8,7 +8,7 @@ use super::policy::{PolicyRecord, policy_key};
 use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
 use super::team::{self, AgentRecord, QueueRecord};
 use super::whatif::{ShadowRecord, shadow_key};
-use super::{CHUNK_ENTRIES, CURSOR, ViewError, Views, chunk_key, key};
+use super::{CHUNK_ENTRIES, CURSOR, Changes, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
 use std::collections::{HashMap, HashSet};
 
@@ -701,8 +701,8 @@ impl Unit {
     /// The changes made since the last call, with `cursor`, as one batch to apply later;
     /// the unit keeps every record it holds, so it can go on deciding against state that
     /// is not yet written.
-    pub fn take_batch(&mut self, cursor: u64) -> sled::Batch {
-        let mut batch = sled::Batch::default();
+    pub fn take_batch(&mut self, cursor: u64) -> Changes {
+        let mut batch = Changes::default();
         for id in self.dirty_agents.drain() {
             if let Some(record) = self.agents.get(&id) {
                 batch.insert(team::agent_key(&id), encode(record));
@@ -753,7 +753,7 @@ impl Unit {
             }
             for k in new {
                 if !old.contains(&k) {
-                    batch.insert(k, &[] as &[u8]);
+                    batch.insert(k, Vec::new());
                 }
             }
             batch.insert(key(b'v', &[id.as_bytes()]), encode(&*after));
@@ -770,7 +770,7 @@ impl Unit {
             }
             for k in new {
                 if !old.contains(&k) {
-                    batch.insert(k, &[] as &[u8]);
+                    batch.insert(k, Vec::new());
                 }
             }
             batch.insert(outbound::record_key(&id), encode(&*after));
@@ -789,14 +789,13 @@ impl Unit {
         for k in self.removes.drain(..) {
             batch.remove(k);
         }
-        batch.insert(CURSOR, &cursor.to_be_bytes());
+        batch.insert(CURSOR, cursor.to_be_bytes());
         batch
     }
 
-    /// Applies a batch from [`Unit::take_batch`].
-    pub fn write(&self, batch: sled::Batch) -> Result<(), ViewError> {
-        self.views.tree().apply_batch(batch)?;
-        Ok(())
+    /// Writes changes from [`Unit::take_batch`] atomically.
+    pub fn write(&self, changes: Changes) -> Result<(), ViewError> {
+        self.views.apply(changes)
     }
 }
 
