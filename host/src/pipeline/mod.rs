@@ -434,3 +434,41 @@ fn apply_all(
         after = last;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{SledLog, SledLogOptions};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_rebuild_is_done_again_at_the_next_start() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
+        let views = Views::open(&db, "views").unwrap();
+        let inputs =
+            (0..50).map(|i| crate::samples::telegram_input(&i.to_string(), i % 7, "hello")).collect();
+        let last = log.append(inputs).await.unwrap().last().unwrap().offset;
+        assert_eq!(prepare_views(log.as_ref(), &views).unwrap(), None, "new views are not rebuilt");
+        let config = crate::config::SeamConfig::default();
+        let context = Context::new(&config, None, &[], Default::default());
+        let (processor, progress) = Processor::new(log.clone(), views.clone(), context).unwrap();
+        let task = tokio::spawn(processor.run());
+        assert!(progress.wait_for(last, Duration::from_secs(10)).await);
+        task.abort();
+        let _ = task.await;
+        let live = views.dump().unwrap();
+
+        // Stopped after its first batch was handed to the writer: the views must not look
+        // complete.
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rebuild(log.as_ref(), &views, |_, _| panic!("interrupted"))
+        }));
+        assert!(stopped.is_err());
+        assert_ne!(views.format().unwrap(), crate::views::FORMAT);
+
+        // The next start rebuilds them, to what the processor had made.
+        assert!(prepare_views(log.as_ref(), &views).unwrap().is_some());
+        assert_eq!(views.format().unwrap(), crate::views::FORMAT);
+        assert!(views.dump().unwrap() == live, "a rebuild makes the views the processor made");
+    }
+}
