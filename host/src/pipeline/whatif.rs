@@ -161,8 +161,9 @@ pub async fn replay(
                 }
             }
         }
-        let batch = unit.take_batch(cursor);
-        unit.write(batch)?;
+        // Key by key: nobody else reads the scratch views, and an atomic sled batch costs
+        // more (it holds the log's buffers until it is complete).
+        views.write_each(unit.take_batch(cursor))?;
         if unit.cached() > super::MAX_CACHED {
             unit = Unit::new(&views);
         }
