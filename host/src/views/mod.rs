@@ -92,16 +92,6 @@ impl Changes {
     pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
         self.0.push((key.into(), None));
     }
-
-    /// How many changes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The views store.
