@@ -374,9 +374,9 @@ pub fn rebuild(
         drop(batches);
         // The writer stops when the queue is closed (or at its first failure).
         let _ = writer.join();
-        let pending: Result<Vec<()>, ViewError> = acks.try_iter().collect();
+        let written: Result<(), ViewError> = acks.try_iter().collect();
         let applied = result?;
-        pending?;
+        written?;
         Ok::<u64, PipelineError>(applied)
     })?;
     views.set_format(crate::views::FORMAT)?;

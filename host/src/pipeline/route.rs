@@ -213,13 +213,12 @@ impl Decider<'_> {
         let live = run_chain(runtime, &chain, &mut context).await;
         self.shadow_route(runtime, &mut context, &live).await?;
         let effect = match live {
-            Ok(Routed { mut decision, routers }) => {
-                if let Some(text) = decision.reply.take()
+            Ok(Routed { decision: mut d, routers }) => {
+                if let Some(text) = d.reply.take()
                     && let Some(request) = self.reply_request(id, text, &routers)
                 {
                     self.replies.push(request);
                 }
-                let d = decision;
                 let new_tags = d.tags.iter().any(|t| !current.tags.contains(t));
                 let changed = d.queue != current.queue
                     || d.agent != current.assignee
