@@ -64,7 +64,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 5;
+pub const FORMAT: u32 = 6;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -101,7 +101,7 @@ pub struct Views {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, ViewError> {
-    serde_json::from_slice(bytes).map_err(|e| ViewError::Corrupt {
+    records::decode(bytes).map_err(|e| ViewError::Corrupt {
         key: String::from_utf8_lossy(key).replace('\0', "/"),
         reason: e.to_string(),
     })

@@ -62,10 +62,10 @@ pub struct HistoryEntry {
     /// The channel of that step.
     pub channel: String,
     /// The attempt on that step (1 for the first), for attempts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attempt: Option<u32>,
     /// The provider's id or reason, in its words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub detail: Option<String>,
 }
 

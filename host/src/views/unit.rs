@@ -5,7 +5,9 @@
 use super::lines::{self, LIVE, Lines, WAITING};
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::policy::{PolicyRecord, policy_key};
-use super::records::{ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status};
+use super::records::{
+    ChannelUse, Consent, Conversation, CustomerRecord, Entry, IdentityEntry, Status, encode,
+};
 use super::team::{self, AgentRecord, QueueRecord};
 use super::whatif::{ShadowRecord, shadow_key};
 use super::{CHUNK_ENTRIES, CURSOR, Changes, ViewError, Views, chunk_key, key};
@@ -44,11 +46,6 @@ pub struct Unit {
     dirty_shadow: bool,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Records are plain data (strings, numbers, maps with string keys): encoding cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
 }
 
 impl Unit {
