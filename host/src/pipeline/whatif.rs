@@ -18,7 +18,7 @@ use super::decide::{Context, Decider};
 use super::effects::{Decision, Effect};
 use super::route::run_chain;
 use super::shadow::{compared, placement};
-use super::{PipelineError, REBUILD_BATCH};
+use super::{PipelineError, REPLAY_BATCH};
 use crate::log::{Envelope, EventLog, LogError, Offset, Origin};
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{routing, types};
@@ -137,7 +137,7 @@ pub async fn replay(
     let (mut inputs, mut events_read, mut after, mut cursor) = (0u64, 0u64, 0, 0);
     let head = log.head();
     'log: loop {
-        let (events, last) = log.read_origin(after, REBUILD_BATCH, Origin::Decision)?;
+        let (events, last) = log.read_origin(after, REPLAY_BATCH, Origin::Decision)?;
         for event in &events {
             let decision = Decision::from_event(event)?;
             events_read += 1;

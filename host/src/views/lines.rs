@@ -8,8 +8,9 @@
 //! so a decision's cost no longer depends on how many conversations wait.
 
 use super::records::{Conversation, Status};
+use super::unit::{HashMap, HashSet};
 use super::{ViewError, Views, key};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 /// The `w` index: conversations waiting in a queue.
 pub(crate) const WAITING: u8 = b'w';

@@ -12,7 +12,11 @@ use super::team::{self, AgentRecord, QueueRecord};
 use super::whatif::{ShadowRecord, shadow_key};
 use super::{CHUNK_ENTRIES, CURSOR, Changes, ViewError, Views, chunk_key, key};
 use crate::pipeline::effects::Effect;
-use std::collections::{HashMap, HashSet};
+
+// The unit's maps live for one unit of work and are keyed by ids and identities: a fast
+// seeded hash instead of SipHash (which was 4% of a rebuild's applying thread).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Pending changes to the views.
 pub struct Unit {
@@ -53,21 +57,21 @@ impl Unit {
     pub fn new(views: &Views) -> Self {
         Unit {
             views: views.clone(),
-            customers: HashMap::new(),
-            dirty_customers: HashSet::new(),
-            conversations: HashMap::new(),
-            dirty_conversations: HashSet::new(),
+            customers: HashMap::default(),
+            dirty_customers: HashSet::default(),
+            conversations: HashMap::default(),
+            dirty_conversations: HashSet::default(),
             lines: Lines::default(),
-            identities: HashMap::new(),
+            identities: HashMap::default(),
             dirty_identities: Vec::new(),
-            messages: HashMap::new(),
-            dirty_messages: HashSet::new(),
-            providers: HashMap::new(),
-            orphans: HashMap::new(),
-            agents: HashMap::new(),
-            dirty_agents: HashSet::new(),
-            queues: HashMap::new(),
-            dirty_queues: HashSet::new(),
+            messages: HashMap::default(),
+            dirty_messages: HashSet::default(),
+            providers: HashMap::default(),
+            orphans: HashMap::default(),
+            agents: HashMap::default(),
+            dirty_agents: HashSet::default(),
+            queues: HashMap::default(),
+            dirty_queues: HashSet::default(),
             team_loaded: false,
             policy: None,
             shadow: None,
