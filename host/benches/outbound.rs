@@ -1,13 +1,15 @@
 //! Outbound benchmark: `cargo bench -p seam --bench outbound`.
 //!
 //! `server::start` with one channel on the bundled generic connector whose `send-url` is a
-//! local stand-in (axum on the same runtime, answering at once). One customer; then
-//! `SEAM_BENCH_MESSAGES` (default 5,000) send requests are appended to the log as commands
-//! in batches of 100 (what the API appends, without the HTTP round trip per request), and
-//! the clock runs until the stand-in has received every message and every message's
-//! `sent` is in the views. Per message, delivery latency is the stand-in's receive time
-//! minus the request's append time. Then a paced run (~500 msg/s) gives the latency when
-//! the worker is not saturated.
+//! local stand-in (axum on the same runtime, answering at once).
+//! `SEAM_BENCH_MESSAGES` (default 5,000) send requests to `SEAM_BENCH_RECIPIENTS` customers
+//! (default 1,000, in turn) are appended to the log as commands in batches of 100 (what the
+//! API appends, without the HTTP round trip per request), and the clock runs until the
+//! stand-in has received every message and every message's `sent` is in the views. Per
+//! message, delivery latency is the stand-in's receive time minus the request's append
+//! time. Then a paced run (~500 msg/s) gives the latency when the worker is not saturated,
+//! and a run of 200 messages to one customer the rate of one customer's messages (which are
+//! sent one after another, in order).
 //!
 //! Every send goes through the connector plugin (a fresh wasm instance per call), its
 //! outbound HTTP, the `message.attempted` report (a durable append) and the pipeline.
@@ -53,11 +55,13 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0)
 }
 
-/// Appends `count` send requests, `per_batch` per append, pausing `pause` between appends;
+/// Appends `count` send requests (ids `msg_<run><n>`) to `recipients` customers in turn, `per_batch` per append, pausing `pause` between appends;
 /// returns their ids and append times.
 async fn enqueue(
     log: &Arc<dyn EventLog>,
+    run: &str,
     count: usize,
+    recipients: usize,
     per_batch: usize,
     pause: Duration,
 ) -> Vec<(String, i64)> {
@@ -66,10 +70,12 @@ async fn enqueue(
         let mut batch = Vec::new();
         let at = now_ms();
         for i in 0..per_batch.min(count - chunk * per_batch) {
+            let n = chunk * per_batch + i;
             let request = SendRequest {
-                message: format!("msg_{}", ulid::Ulid::new()),
+                // In order (the worker sends one customer's messages in due time, then id order).
+                message: format!("msg_{run}{n:08}"),
                 customer: None,
-                identity: Some("webhook:bench-customer".into()),
+                identity: Some(format!("webhook:bench-customer-{}", n % recipients.max(1))),
                 conversation: None,
                 channel: Some("chat".into()),
                 fallback: None,
@@ -114,8 +120,11 @@ async fn delivered(state: &seam::api::AppState, seen: &Seen, queued: &[(String, 
 }
 
 fn main() {
-    let count: usize =
-        std::env::var("SEAM_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let setting = |name: &str, default: usize| -> usize {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let count = setting("SEAM_BENCH_MESSAGES", 5_000);
+    let recipients = setting("SEAM_BENCH_RECIPIENTS", 1_000);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-outbound");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -135,20 +144,26 @@ fn main() {
         let state = host.state.clone();
 
         let started = Instant::now();
-        let queued = enqueue(&state.log, count, 100, Duration::ZERO).await;
+        let queued = enqueue(&state.log, "a", count, recipients, 100, Duration::ZERO).await;
         let full = delivered(&state, &seen, &queued).await;
         let elapsed = started.elapsed().as_secs_f64();
 
         seen.lock().unwrap().clear();
         let paced_count = (count / 5).max(500);
-        let paced = enqueue(&state.log, paced_count, 5, Duration::from_millis(10)).await;
+        let paced = enqueue(&state.log, "b", paced_count, recipients, 5, Duration::from_millis(10)).await;
         let paced = delivered(&state, &seen, &paced).await;
+
+        seen.lock().unwrap().clear();
+        let started = Instant::now();
+        let one = enqueue(&state.log, "c", 200, 1, 100, Duration::ZERO).await;
+        let one = delivered(&state, &seen, &one).await;
+        let one_elapsed = started.elapsed().as_secs_f64();
 
         println!("## Outbound (generic connector -> loopback stand-in, 2 cores shared with the stand-in)\n");
         println!("| run | messages | throughput | delivery latency p50 / p90 / p99 / max |");
         println!("|---|---|---|---|");
         println!(
-            "| all queued at once | {count} | {:.0} msg/s | {} / {} / {} / {} ms |",
+            "| all queued at once, {recipients} customers | {count} | {:.0} msg/s | {} / {} / {} / {} ms |",
             count as f64 / elapsed,
             percentile(&full, 0.5),
             percentile(&full, 0.9),
@@ -161,6 +176,14 @@ fn main() {
             percentile(&paced, 0.9),
             percentile(&paced, 0.99),
             paced.last().unwrap_or(&0)
+        );
+        println!(
+            "| one customer, queued at once (sent in order, one at a time) | 200 | {:.0} msg/s | {} / {} / {} / {} ms |",
+            200.0 / one_elapsed,
+            percentile(&one, 0.5),
+            percentile(&one, 0.9),
+            percentile(&one, 0.99),
+            one.last().unwrap_or(&0)
         );
     });
 }

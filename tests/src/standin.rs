@@ -58,6 +58,10 @@ pub struct StandIn {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// Milliseconds every answer waits (see [`StandIn::slow`]).
+    delay: Arc<AtomicU64>,
+    /// Requests being answered now, and the most there ever were.
+    open: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl StandIn {
@@ -66,13 +70,17 @@ impl StandIn {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let script: Arc<Mutex<VecDeque<Answer>>> = Arc::default();
         let counter = Arc::new(AtomicU64::new(0));
+        let delay: Arc<AtomicU64> = Arc::default();
+        let open: Arc<(AtomicU64, AtomicU64)> = Arc::default();
         let respond: Arc<Responder> = Arc::new(respond);
-        let (rec, scr) = (received.clone(), script.clone());
+        let (rec, scr, slow, busy) = (received.clone(), script.clone(), delay.clone(), open.clone());
         let app =
             axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (rec, scr, counter, respond) =
-                    (rec.clone(), scr.clone(), counter.clone(), respond.clone());
+                let (rec, scr, counter, respond, slow, busy) =
+                    (rec.clone(), scr.clone(), counter.clone(), respond.clone(), slow.clone(), busy.clone());
                 async move {
+                    let now_open = busy.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    busy.1.fetch_max(now_open, Ordering::SeqCst);
                     let request = Received {
                         method: method.to_string(),
                         path: uri.path().to_owned(),
@@ -88,13 +96,18 @@ impl StandIn {
                     let scripted = scr.lock().unwrap().pop_front();
                     let (status, headers, body) = scripted.unwrap_or_else(|| respond(&request, n));
                     rec.lock().unwrap().push(request);
+                    let wait = slow.load(Ordering::SeqCst);
+                    if wait > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    }
+                    busy.0.fetch_sub(1, Ordering::SeqCst);
                     answer(status, headers, body)
                 }
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in");
         let port = listener.local_addr().expect("local addr").port();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        StandIn { port, received, script }
+        StandIn { port, received, script, delay, open }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -106,6 +119,16 @@ impl StandIn {
     pub fn then(&self, status: u16, headers: &[(&str, &str)], body: Value) {
         let headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         self.script.lock().unwrap().push_back((status, headers, body.to_string()));
+    }
+
+    /// Makes every answer wait `ms` milliseconds (requests are recorded when they come).
+    pub fn slow(&self, ms: u64) {
+        self.delay.store(ms, Ordering::SeqCst);
+    }
+
+    /// The most requests it was answering at the same time.
+    pub fn max_concurrent(&self) -> u64 {
+        self.open.1.load(Ordering::SeqCst)
     }
 
     /// Every request so far.

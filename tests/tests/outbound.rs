@@ -6,7 +6,7 @@
 
 use seam_tests::host::TestHost;
 use seam_tests::providers::{fields, history, meta_webhook, send, twilio_webhook, wait_status};
-use seam_tests::standin::{StandIn, twilio_ok, whatsapp_error, whatsapp_ok};
+use seam_tests::standin::{Received, StandIn, twilio_ok, whatsapp_error, whatsapp_ok};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -60,9 +60,18 @@ fn whatsapp_payload(file: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
 /// The customer writes on WhatsApp; the customer, their conversation and the identity
 /// hint are there.
 async fn customer_writes_on_whatsapp(host: &TestHost) -> Value {
-    meta_webhook(host, "whatsapp", WA_SECRET, whatsapp_payload("message__text.json", |_| {})).await;
+    customer_writes_on_whatsapp_as(host, WA_ID).await
+}
+
+/// The same for the WhatsApp user `wa_id`.
+async fn customer_writes_on_whatsapp_as(host: &TestHost, wa_id: &str) -> Value {
+    let payload = whatsapp_payload("message__text.json", |v| {
+        let text = v.to_string().replace(WA_ID, wa_id);
+        *v = serde_json::from_str(&text).expect("json");
+    });
+    meta_webhook(host, "whatsapp", WA_SECRET, payload).await;
     host.settle().await;
-    host.customer(&format!("whatsapp:{WA_ID}")).await
+    host.customer(&format!("whatsapp:{wa_id}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,6 +219,44 @@ async fn a_message_not_delivered_in_time_falls_back() {
         history(&sent),
         ["queued:whatsapp", "accepted:whatsapp", "timed-out:whatsapp", "fallback:sms", "accepted:sms"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_to_one_customer_go_out_one_at_a_time_in_order_while_customers_overlap() {
+    let (host, wa, _) = hosts("outbound-order", "").await;
+    let people = [
+        customer_writes_on_whatsapp(&host).await,
+        customer_writes_on_whatsapp_as(&host, "79161234568").await,
+    ];
+    // A provider slow to answer: sends made at the same time overlap at the stand-in.
+    wa.slow(300);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        for (p, person) in people.iter().enumerate() {
+            let text = format!("to {p}, part {i}");
+            let queued = send(&host, "/v1/messages", json!({"customer": person["id"], "text": text})).await;
+            ids.push(queued["id"].as_str().expect("id").to_owned());
+        }
+    }
+    let got = wa.wait_for(6).await;
+    for (p, to) in [WA_ID, "79161234568"].into_iter().enumerate() {
+        let texts: Vec<String> = got
+            .iter()
+            .map(Received::json)
+            .filter(|body| body["to"] == to)
+            .map(|body| body["text"]["body"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let queued: Vec<String> = (0..3).map(|i| format!("to {p}, part {i}")).collect();
+        assert_eq!(texts, queued, "{to} got its messages in the order they were queued");
+    }
+    assert_eq!(
+        wa.max_concurrent(),
+        2,
+        "one send at a time per customer, and the two customers' sends at the same time"
+    );
+    for id in &ids {
+        wait_status(&host, id, "sent").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

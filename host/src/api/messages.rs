@@ -202,7 +202,7 @@ async fn send(
         return Err(AppError::bad_request("recipient-required", "give `customer` or `identity`"));
     }
     let request = SendRequest {
-        message: format!("msg_{}", ulid::Ulid::new()),
+        message: message_id(),
         customer: body.customer,
         identity,
         conversation,
@@ -355,4 +355,17 @@ pub async fn redrive(
     submit(&state, NewEvent::input(commands::REDRIVE, payload), "redrive-refused").await?;
     let record = state.views.message(&id)?.ok_or_else(|| not_found(&id))?;
     Ok((StatusCode::ACCEPTED, Json(record)).into_response())
+}
+
+/// A new message id. Ids increase in the order this process makes them: the delivery worker
+/// sends a customer's messages in order of due time, then id, and two random ULIDs made in
+/// the same millisecond would be in random order.
+fn message_id() -> String {
+    static IDS: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let id = match IDS.lock().map(|mut ids| ids.generate()) {
+        Ok(Ok(id)) => id,
+        // Overflow within one millisecond (2^80 ids) or a poisoned lock: a random id will do.
+        _ => ulid::Ulid::new(),
+    };
+    format!("msg_{id}")
 }

@@ -11,6 +11,10 @@
 //! Exactly-once, as far as a provider allows:
 //! - a message is in the worker's in-flight set from the moment it is picked until the
 //!   views have applied its report, so it is never picked twice for one due time;
+//! - a customer with a message in that set gets no other send meanwhile, so messages queued
+//!   back to back for one person are attempted in the order they became due (sends to
+//!   different customers still run concurrently). A message waiting for a retry does not hold
+//!   back the ones after it.
 //! - a report's dedup key is the message's state (`id@history-length`), so a report made
 //!   twice for one state is appended once;
 //! - on shutdown the worker takes no new work and waits for sends under way to finish and
@@ -31,7 +35,7 @@ use crate::runtime::bindings::{channel, types};
 use crate::views::Views;
 use crate::views::outbound::{OutboundRecord, OutboundStatus};
 use ratelimit::RateLimiter;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -124,8 +128,9 @@ async fn run(
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "delivery worker cannot read the log tail; starting anyway"),
     }
-    // Message id -> offset of its report once appended (None: being worked on).
-    let mut in_flight: HashMap<String, Option<Offset>> = HashMap::new();
+    // Message id -> its customer, and the offset of its report once appended (None: being
+    // worked on).
+    let mut in_flight: HashMap<String, (String, Option<Offset>)> = HashMap::new();
     let mut tasks: JoinSet<Option<Offset>> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     // Messages whose last pick made no report (unreadable record, log error...): left
@@ -136,13 +141,15 @@ async fn run(
             break;
         }
         let done = progress.applied();
-        in_flight.retain(|_, report| report.is_none_or(|offset| offset > done));
+        in_flight.retain(|_, (_, report)| report.is_none_or(|offset| offset > done));
         let instant = tokio::time::Instant::now();
         cooling.retain(|_, until| *until > instant);
         let now = now_ms();
         let mut wait = options.idle;
         match worker.views.due_messages(now, options.concurrency * 2) {
             Ok((due, next)) => {
+                // Customers with a send under way (or its report not yet applied).
+                let mut busy: HashSet<String> = in_flight.values().map(|(c, _)| c.clone()).collect();
                 for id in due {
                     if tasks.len() >= options.concurrency {
                         break;
@@ -150,7 +157,11 @@ async fn run(
                     if in_flight.contains_key(&id) || cooling.contains_key(&id) {
                         continue;
                     }
-                    in_flight.insert(id.clone(), None);
+                    let customer = worker.recipient(&id);
+                    if !busy.insert(customer.clone()) {
+                        continue;
+                    }
+                    in_flight.insert(id.clone(), (customer, None));
                     let handle = tasks.spawn(worker.clone().act(id.clone()));
                     running.insert(handle.id(), id);
                 }
@@ -172,7 +183,11 @@ async fn run(
                 };
                 if let Some(id) = id {
                     match report {
-                        Some(offset) => { in_flight.insert(id, Some(offset)); }
+                        Some(offset) => {
+                            if let Some(flight) = in_flight.get_mut(&id) {
+                                flight.1 = Some(offset);
+                            }
+                        }
                         None => {
                             in_flight.remove(&id);
                             cooling.insert(id, tokio::time::Instant::now() + COOL_DOWN);
@@ -209,6 +224,15 @@ fn last_input(log: &dyn EventLog, from: Offset) -> Result<Option<Offset>, LogErr
 }
 
 impl Worker {
+    /// The customer message `id` goes to; the id itself when its record cannot be read (so
+    /// it holds back nothing, and [`Worker::act`] reports the problem).
+    fn recipient(&self, id: &str) -> String {
+        match self.views.message(id) {
+            Ok(Some(record)) => record.customer,
+            _ => id.to_owned(),
+        }
+    }
+
     /// Acts on one due message; returns the offset of the report appended, if any.
     async fn act(self: Arc<Self>, id: String) -> Option<Offset> {
         let record = match self.views.message(&id) {
