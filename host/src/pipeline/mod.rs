@@ -349,9 +349,9 @@ pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), V
 ///
 /// Three threads share the work: a reader reads and decodes the decisions, this one applies
 /// them to a unit of work, and a writer puts each batch's changes into the views meanwhile
-/// (reading was a quarter of a rebuild's time, writing half). The writer inserts key by key rather than in atomic batches,
-/// because sled holds every reader of a database while it applies a batch, and this thread
-/// reads the views whenever its unit misses. Nothing needs the batches to be atomic: the
+/// (reading was a quarter of a rebuild's time, writing half). The writer inserts key by key
+/// rather than in atomic batches, because sled holds every reader of a database while it
+/// applies a batch, and this thread reads the views whenever its unit misses. Nothing needs the batches to be atomic: the
 /// layout version is recorded last, so views left by an interrupted rebuild are rebuilt
 /// again at the next start ([`prepare_views`]), as views of an older layout are.
 pub fn rebuild(
