@@ -130,12 +130,12 @@ async fn a_returning_visitor_gets_the_history_and_what_it_missed() {
     };
     let (seen, _) = tokio::join!(reader, replier);
     let last_seen = first_event_id(&seen.expect("the first reply streamed"));
-    // One after the other: the delivery worker runs sends concurrently, so two replies
-    // requested back to back may be attempted (and streamed) in either order.
+    // Back to back: the delivery worker sends one visitor's replies one at a time, in order.
     let second = send(&host, &path, json!({"text": "second reply"})).await;
-    wait_status(&host, second["id"].as_str().unwrap(), "sent").await;
     let third = send(&host, &path, json!({"text": "third reply"})).await;
-    wait_status(&host, third["id"].as_str().unwrap(), "sent").await;
+    for reply in [&second, &third] {
+        wait_status(&host, reply["id"].as_str().unwrap(), "sent").await;
+    }
 
     // Back with Last-Event-ID: the two missed replies, in order, and then they are delivered.
     let response = host

@@ -157,12 +157,23 @@ async fn run(
                     if in_flight.contains_key(&id) || cooling.contains_key(&id) {
                         continue;
                     }
-                    let customer = worker.recipient(&id);
-                    if !busy.insert(customer.clone()) {
+                    let record = match worker.views.message(&id) {
+                        Ok(Some(record)) => record,
+                        Ok(None) => {
+                            cooling.insert(id, tokio::time::Instant::now() + COOL_DOWN);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(message = id, error = %e, "cannot read outbound message");
+                            cooling.insert(id, tokio::time::Instant::now() + COOL_DOWN);
+                            continue;
+                        }
+                    };
+                    if !busy.insert(record.customer.clone()) {
                         continue;
                     }
-                    in_flight.insert(id.clone(), (customer, None));
-                    let handle = tasks.spawn(worker.clone().act(id.clone()));
+                    in_flight.insert(id.clone(), (record.customer.clone(), None));
+                    let handle = tasks.spawn(worker.clone().act(record));
                     running.insert(handle.id(), id);
                 }
                 if let Some(next) = next {
@@ -224,25 +235,9 @@ fn last_input(log: &dyn EventLog, from: Offset) -> Result<Option<Offset>, LogErr
 }
 
 impl Worker {
-    /// The customer message `id` goes to; the id itself when its record cannot be read (so
-    /// it holds back nothing, and [`Worker::act`] reports the problem).
-    fn recipient(&self, id: &str) -> String {
-        match self.views.message(id) {
-            Ok(Some(record)) => record.customer,
-            _ => id.to_owned(),
-        }
-    }
-
-    /// Acts on one due message; returns the offset of the report appended, if any.
-    async fn act(self: Arc<Self>, id: String) -> Option<Offset> {
-        let record = match self.views.message(&id) {
-            Ok(Some(record)) => record,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::error!(message = id, error = %e, "cannot read outbound message");
-                return None;
-            }
-        };
+    /// Acts on one due message, as read when it was picked; returns the offset of the
+    /// report appended, if any.
+    async fn act(self: Arc<Self>, record: OutboundRecord) -> Option<Offset> {
         if record.next_at.is_none_or(|at| at > now_ms()) {
             return None;
         }

@@ -351,9 +351,10 @@ pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), V
 /// them to a unit of work, and a writer puts each batch's changes into the views meanwhile
 /// (reading was a quarter of a rebuild's time, writing half). The writer inserts key by key
 /// rather than in atomic batches, because sled holds every reader of a database while it
-/// applies a batch, and this thread reads the views whenever its unit misses. Nothing needs the batches to be atomic: the
-/// layout version is recorded last, so views left by an interrupted rebuild are rebuilt
-/// again at the next start ([`prepare_views`]), as views of an older layout are.
+/// applies a batch, and this thread reads the views whenever its unit misses. Nothing needs
+/// the batches to be atomic: the layout version is recorded last, so views left by an
+/// interrupted rebuild are rebuilt again at the next start ([`prepare_views`]), as views of
+/// an older layout are.
 pub fn rebuild(
     log: &dyn EventLog,
     views: &Views,
