@@ -80,6 +80,9 @@ pub enum ServeError {
     /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    /// A thread could not be started.
+    #[error("cannot start thread {0}: {1}")]
+    Thread(String, std::io::Error),
 }
 
 /// A started host: runtime, keys, router; not yet listening.
@@ -268,7 +271,7 @@ pub fn start_pipeline(
     }
     let context = Context::new(config, Some(runtime.clone()), &chain, channels.clone());
     let (processor, progress) = Processor::new(log.clone(), views.clone(), context)?;
-    tokio::spawn(processor.run());
+    run_on_own_thread("seam-pipeline", processor.run())?;
     tokio::spawn(crate::pipeline::clock::run(
         log,
         views,
@@ -276,6 +279,42 @@ pub fn start_pipeline(
         std::time::Duration::from_millis(500),
     ));
     Ok(progress)
+}
+
+/// Runs `task` on a thread of its own, with a single-threaded runtime, until it ends or the
+/// calling runtime shuts down.
+///
+/// Why: the processor writes views and reads the log synchronously (sled), in stretches of
+/// milliseconds. On a runtime worker those stretches hold up the webhooks queued behind them
+/// on that worker; on a thread of its own, the OS shares the cores between it and the
+/// workers instead.
+fn run_on_own_thread(
+    name: &str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // A task on the calling runtime holds `alive`; when that runtime shuts down the task is
+    // dropped, and so is `alive`, which ends the thread's task too.
+    let (alive, gone) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _alive = alive;
+        std::future::pending::<()>().await
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Thread(name.into(), e))?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    () = task => {}
+                    _ = gone => {}
+                }
+            })
+        })
+        .map_err(|e| ServeError::Thread(name.into(), e))?;
+    Ok(())
 }
 
 /// The zero-config channel: `webhook`, the bundled generic connector, with a secret made on

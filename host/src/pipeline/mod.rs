@@ -43,7 +43,7 @@ const BATCH: usize = 512;
 /// Batches whose decisions may be on their way to disk at once.
 const MAX_IN_FLIGHT: usize = 4;
 
-/// Records the unit of work may hold before it is started afresh (when nothing is in flight).
+/// Records the unit of work may hold before it is started afresh.
 const MAX_CACHED: usize = 20_000;
 
 type AppendResult = Result<Vec<crate::log::Appended>, LogError>;
@@ -172,8 +172,14 @@ impl Processor {
                     self.finish(&unit, done).await?;
                 }
             }
-            if in_flight.is_empty() && unit.cached() > MAX_CACHED {
-                unit = Unit::new(&self.views);
+            if unit.cached() > MAX_CACHED {
+                // The unit may start afresh only once what it changed is in the views. Waiting
+                // for that, rather than for a moment when nothing is in flight (which a
+                // backlog never leaves), keeps its memory bounded.
+                while let Some(done) = in_flight.pop_front() {
+                    self.finish(&unit, done).await?;
+                }
+                unit.start_afresh();
             }
             // Only inputs: the decisions in between are this processor's own (or, past the
             // cursor at start, already in `pending`), and skipping them costs no decoding.
@@ -461,7 +467,7 @@ fn apply_all(
                 acks.recv().map_err(|_| writer_gone())??;
                 outstanding -= 1;
             }
-            unit = Unit::new(views);
+            unit.start_afresh();
         }
         progress(last, head);
     }

@@ -165,7 +165,7 @@ pub async fn replay(
         // more (it holds the log's buffers until it is complete).
         views.write_each(unit.take_batch(cursor))?;
         if unit.cached() > super::MAX_CACHED {
-            unit = Unit::new(&views);
+            unit.start_afresh();
         }
         progress(last, head);
         if last == after || last >= head {

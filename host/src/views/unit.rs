@@ -81,6 +81,29 @@ impl Unit {
         }
     }
 
+    /// Forgets every record it holds, as [`Unit::new`] would, but keeps the memory of its
+    /// largest tables. Why: growing them again from empty on every restart meant fresh pages
+    /// for each doubling, each zeroed by a page fault (perf: ~5% of the pipeline's CPU when
+    /// every message brings a new customer).
+    pub fn start_afresh(&mut self) {
+        let fresh = Unit::new(&self.views);
+        let mut old = std::mem::replace(self, fresh);
+        old.customers.clear();
+        old.dirty_customers.clear();
+        old.conversations.clear();
+        old.dirty_conversations.clear();
+        old.identities.clear();
+        old.messages.clear();
+        old.dirty_messages.clear();
+        self.customers = old.customers;
+        self.dirty_customers = old.dirty_customers;
+        self.conversations = old.conversations;
+        self.dirty_conversations = old.dirty_conversations;
+        self.identities = old.identities;
+        self.messages = old.messages;
+        self.dirty_messages = old.dirty_messages;
+    }
+
     /// Records held in memory (read or written), to decide when to start afresh.
     pub fn cached(&self) -> usize {
         self.customers.len() + self.conversations.len() + self.identities.len() + self.messages.len()
