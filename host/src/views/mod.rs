@@ -7,10 +7,9 @@
 //! Keys (components separated by a zero byte, offsets big-endian so they sort):
 //! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
 //! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
-//! `k customer conversation`, `s status conversation`, `q queue conversation`,
-//! `a agent conversation` conversation indexes · `l agent conversation` an agent's live
-//! (unresolved) assignments, `w queue place conversation` conversations waiting in a queue,
-//! in line order ([`lines`]) ·
+//! `s status conversation`, `q queue conversation`, `a agent conversation` conversation
+//! indexes · `l agent conversation` an agent's live (unresolved) assignments,
+//! `w queue place conversation` conversations waiting in a queue, in line order ([`lines`]) ·
 //! `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
 //! `g id` agent, `h id` queue ([`team`]) · `z version` routing policy ([`policy`]) ·
@@ -64,7 +63,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 6;
+pub const FORMAT: u32 = 7;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -508,21 +507,6 @@ impl Views {
             }
         }
         Ok(out)
-    }
-
-    /// Conversations of customer `id` and of the customers merged into it, oldest first.
-    pub fn customer_conversations(&self, id: &str) -> Result<Vec<String>, ViewError> {
-        let Some(owner) = self.owner(id)? else { return Ok(Vec::new()) };
-        let mut ids = Vec::new();
-        for member in std::iter::once(&owner.id).chain(owner.absorbed.iter()) {
-            let prefix = key(b'k', &[member.as_bytes(), b""]);
-            for item in self.tree.scan_prefix(&prefix) {
-                let (k, _) = item?;
-                ids.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-            }
-        }
-        ids.sort();
-        Ok(ids)
     }
 
     /// The outcome of the API command at `offset`: `Some(Ok(()))` applied,

@@ -593,7 +593,6 @@ impl Unit {
                 self.conversations.insert(conversation.clone(), (None, c));
                 self.dirty_conversations.insert(conversation.clone());
                 self.lines.touched(conversation);
-                self.puts.push((key(b'k', &[customer.as_bytes(), conversation.as_bytes()]), Vec::new()));
                 if let Some(record) = self.customer_mut(customer)? {
                     record.open_conversation = Some(conversation.clone());
                     record.last_conversation = Some(conversation.clone());
