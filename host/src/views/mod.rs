@@ -24,6 +24,7 @@
 
 mod lines;
 pub mod outbound;
+mod places;
 pub mod policy;
 pub mod records;
 pub mod team;
@@ -91,12 +92,20 @@ impl Changes {
     pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
         self.0.push((key.into(), None));
     }
+
+    /// Its changes to waiting lines, for [`places::Places::written`].
+    fn waiting(&self) -> Vec<places::WaitingChange> {
+        let waiting = self.0.iter().filter(|(k, _)| places::is_waiting_key(k));
+        waiting.map(|(k, v)| (k.clone(), v.is_some())).collect()
+    }
 }
 
-/// The views store.
+/// The views store. Clones share the store and the waiting lines read from it: open one per
+/// process and clone it (see [`places`]).
 #[derive(Clone)]
 pub struct Views {
     tree: sled::Tree,
+    places: std::sync::Arc<places::Places>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, ViewError> {
@@ -133,7 +142,7 @@ pub enum Order {
 impl Views {
     /// Opens tree `name` of `db`.
     pub fn open(db: &sled::Db, name: &str) -> Result<Self, ViewError> {
-        Ok(Views { tree: db.open_tree(name)? })
+        Ok(Views { tree: db.open_tree(name)?, places: Default::default() })
     }
 
     /// The underlying tree (for the unit of work and rebuilds).
@@ -144,6 +153,7 @@ impl Views {
     /// Writes `changes` in one atomic sled batch: readers see all of them or none. While it
     /// is written, sled holds other readers and writers of this database.
     pub fn apply(&self, changes: Changes) -> Result<(), ViewError> {
+        let waiting = changes.waiting();
         let mut batch = sled::Batch::default();
         for (key, value) in changes.0 {
             match value {
@@ -151,18 +161,22 @@ impl Views {
                 None => batch.remove(key),
             }
         }
-        Ok(self.tree.apply_batch(batch)?)
+        self.tree.apply_batch(batch)?;
+        self.places.written(&waiting);
+        Ok(())
     }
 
     /// Writes `changes` one key at a time, not atomically, without holding readers back:
     /// for a rebuild, which records the layout version only once it is complete.
     pub fn write_each(&self, changes: Changes) -> Result<(), ViewError> {
+        let waiting = changes.waiting();
         for (key, value) in changes.0 {
             match value {
                 Some(value) => self.tree.insert(key, value)?,
                 None => self.tree.remove(key)?,
             };
         }
+        self.places.written(&waiting);
         Ok(())
     }
 
@@ -178,7 +192,9 @@ impl Views {
 
     /// Deletes every view (before a rebuild).
     pub fn clear(&self) -> Result<(), ViewError> {
-        Ok(self.tree.clear()?)
+        self.tree.clear()?;
+        self.places.clear();
+        Ok(())
     }
 
     /// The layout version of the stored views: [`FORMAT`], 0 when empty, 1 for views
@@ -448,21 +464,12 @@ impl Views {
         Ok(out)
     }
 
-    /// Conversation `c`'s place in its queue's line (1 for the first), if it waits: the
-    /// line's keys before its own are counted, no record is read.
+    /// Conversation `c`'s place in its queue's line (1 for the first), if it waits: counted
+    /// in the line kept in memory ([`places`]), read from the store once per queue.
     pub fn queue_position(&self, c: &Conversation) -> Result<Option<usize>, ViewError> {
         let Some(queue) = c.queue.as_deref().filter(|_| c.is_waiting()) else { return Ok(None) };
-        let own = lines::index_key(lines::WAITING, queue, c);
-        if self.tree.get(&own)?.is_none() {
-            return Ok(None);
-        }
-        let start = key(lines::WAITING, &[queue.as_bytes(), b""]);
-        let mut ahead = 0;
-        for item in self.tree.range(start..own) {
-            item?;
-            ahead += 1;
-        }
-        Ok(Some(ahead + 1))
+        let own = lines::suffix(lines::WAITING, c);
+        self.places.position(queue, &own, || self.index_suffixes(lines::WAITING, queue))
     }
 
     /// Conversations matching `filter`, by id (which sorts by opening time).

@@ -959,8 +959,29 @@ mod line_order {
         assert_eq!(order(unit.waiting("support").unwrap()), ["c4", "c3", "c1", "c2", "c5"]);
         let batch = unit.take_batch(20);
         unit.write(batch).unwrap();
-        let c4 = views.conversation("c4").unwrap().unwrap();
-        assert_eq!(views.queue_position(&c4).unwrap(), Some(1));
+        // The places were read before the move: they follow the writes.
+        for (place, id) in ["c4", "c3", "c1", "c2", "c5"].iter().enumerate() {
+            let c = views.conversation(id).unwrap().unwrap();
+            assert_eq!(views.queue_position(&c).unwrap(), Some(place + 1), "{id} after the move");
+        }
         assert_eq!(views.waiting_in("support").unwrap().len(), 5, "the old key is gone");
+        // Assigned, c3 leaves the line; the ones behind it move up.
+        let effect = Effect::ConversationRouted {
+            conversation: "c3".into(),
+            queue: Some("support".into()),
+            agent: Some("anna".into()),
+            priority: 7,
+            tags: Vec::new(),
+            reason: "test".into(),
+            router: "test@1".into(),
+            at: 600,
+        };
+        unit.apply(3, &effect).unwrap();
+        let batch = unit.take_batch(30);
+        unit.write(batch).unwrap();
+        let c3 = views.conversation("c3").unwrap().unwrap();
+        assert_eq!(views.queue_position(&c3).unwrap(), None, "assigned");
+        let c5 = views.conversation("c5").unwrap().unwrap();
+        assert_eq!(views.queue_position(&c5).unwrap(), Some(4));
     }
 }
