@@ -170,14 +170,20 @@ impl Views {
     /// for a rebuild, which records the layout version only once it is complete.
     pub fn write_each(&self, changes: Changes) -> Result<(), ViewError> {
         let waiting = changes.waiting();
-        for (key, value) in changes.0 {
+        let written = changes.0.into_iter().try_for_each(|(key, value)| {
             match value {
                 Some(value) => self.tree.insert(key, value)?,
                 None => self.tree.remove(key)?,
             };
+            Ok::<_, ViewError>(())
+        });
+        if written.is_err() {
+            // Some of the changes are stored, some not: read the lines again when asked.
+            self.places.clear();
+        } else {
+            self.places.written(&waiting);
         }
-        self.places.written(&waiting);
-        Ok(())
+        written
     }
 
     /// Every key and value (to compare views, e.g. live against rebuilt).
