@@ -220,6 +220,13 @@ fn main() {
             percentile(&mut timeline_times, 0.5).as_secs_f64() * 1e6,
             percentile(&mut timeline_times, 0.99).as_secs_f64() * 1e6
         );
+        if let Some(slowest) = conversation_times.iter().max() {
+            // The first question about a queue reads its whole line from the store.
+            println!(
+                "\n- slowest GET /v1/conversations/{{id}}: {:.1} ms (the first one about a queue reads its line)",
+                slowest.as_secs_f64() * 1e3
+            );
+        }
         println!(
             "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s",
             events as f64 / rebuild_secs
