@@ -151,8 +151,8 @@ impl Processor {
         let mut head = self.log.subscribe();
         // One unit of work spans batches, so the next batch is decided while the decisions
         // of the previous ones are being made durable; each batch's views are written only
-        // after its decisions are (in order). The unit starts afresh when nothing is in
-        // flight and it holds many records.
+        // after its decisions are (in order). The unit starts afresh once it holds many
+        // records and the batches in flight are finished.
         let mut unit = Unit::new(&self.views);
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         // Decisions go to the log through one task, in order: the log's order of decisions

@@ -61,6 +61,14 @@ pub(crate) fn index_key(tag: u8, owner: &str, c: &Conversation) -> Vec<u8> {
     k
 }
 
+/// The owner and key suffix of a key of index `tag` (the reverse of [`index_key`]), or
+/// `None` for any other key.
+pub(crate) fn split_key(tag: u8, key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = key.strip_prefix(&[tag, 0])?;
+    let end = rest.iter().position(|b| *b == 0)?;
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
 /// One line (or live set), in key order.
 #[derive(Default)]
 pub(crate) struct Line {

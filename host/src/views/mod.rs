@@ -445,12 +445,7 @@ impl Views {
         let mut from = vec![tag, 0];
         while let Some(item) = self.tree.range(from.clone()..).next() {
             let (k, _) = item?;
-            if k.len() < 2 || k[0] != tag || k[1] != 0 {
-                break;
-            }
-            let rest = &k[2..];
-            let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-            let owner = &rest[..end];
+            let Some((owner, _)) = lines::split_key(tag, &k) else { break };
             owners.push(String::from_utf8_lossy(owner).into_owned());
             // Past every key of this owner: `owner` then a byte above the 0 separator.
             from = key(tag, &[owner]);

@@ -14,7 +14,7 @@
 //! write's changes afterwards; one read after it already has them and gets them again,
 //! harmlessly.
 
-use super::lines::WAITING;
+use super::lines::{WAITING, split_key};
 use indexset::BTreeSet;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -31,13 +31,6 @@ pub(crate) struct Places {
 /// A change to a `w` key, taken from a batch before it is written: key, and whether it is
 /// set (or removed).
 pub(crate) type WaitingChange = (Vec<u8>, bool);
-
-/// The queue and key suffix of a `w` key, or `None` for any other key.
-fn split(key: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = key.strip_prefix(&[WAITING, 0])?;
-    let end = rest.iter().position(|b| *b == 0)?;
-    Some((&rest[..end], &rest[end + 1..]))
-}
 
 /// Whether `key` is a `w` key, whose changes [`Places::written`] needs.
 pub(crate) fn is_waiting_key(key: &[u8]) -> bool {
@@ -67,7 +60,7 @@ impl Places {
             return;
         }
         for (key, set) in changes {
-            let Some((queue, suffix)) = split(key) else { continue };
+            let Some((queue, suffix)) = split_key(WAITING, key) else { continue };
             let Some(line) = lines.get_mut(queue) else { continue };
             if *set {
                 line.insert(suffix.to_vec());
