@@ -16,7 +16,9 @@
 //!    percentiles and the webhook-to-decision lag read from the log.
 //!
 //! Then the pipeline alone decides 50,000 inputs already in a log, with and without the
-//! router. Prints a Markdown summary; docs/benchmarks.md keeps the figures.
+//! router. Last, the `seam` binary itself serves the same two loads in its own process, for
+//! its memory: this process's RSS also holds the floor, the bench's own state and a second
+//! tokio runtime. Prints a Markdown summary; docs/benchmarks.md keeps the figures.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -113,7 +115,12 @@ fn wrk(url: &str, script: &Path, connections: u32, delay_ms: u32, base: u64) -> 
 }
 
 fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("self")
+}
+
+/// VmRSS and VmHWM (peak) of process `pid` ("self" for this one), in MiB.
+fn rss_of(pid: &str) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status
             .lines()
@@ -208,8 +215,9 @@ async fn pipeline_alone(
     router: &str,
 ) -> (f64, Duration) {
     let _ = std::fs::remove_dir_all(dir);
-    let db = seam::server::open_db(&dir.join("db")).expect("db");
-    let views_db = seam::server::open_db(&dir.join("views")).expect("views db");
+    let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_CACHE_MB).expect("db");
+    let views_db =
+        seam::server::open_db(&dir.join("views"), seam::server::DEFAULT_CACHE_MB).expect("views db");
     let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).expect("log"));
     let views = seam::views::Views::open(&views_db, "views").expect("views");
     for chunk in 0..n / 1000 {
@@ -241,7 +249,83 @@ async fn pipeline_alone(
     (rate, cpu)
 }
 
+/// Memory of `seam serve` (the binary) in its own process, under the bench's loads.
+struct ServeMemory {
+    start: f64,
+    after_full: f64,
+    drained: f64,
+    after_paced: f64,
+    peak: f64,
+    full: Wrk,
+    paced: Wrk,
+}
+
+/// GET `path` from `addr`; the response body, or `None` if the server does not answer.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// Starts the `seam` binary on a fresh data dir (with the compiled-plugin cache of `cache`,
+/// as on any start after the first), posts the full-speed and paced loads, and reads its RSS
+/// at start, after each load and once the pipeline has caught up.
+fn serve_memory(dir: &Path, cache: &Path, script: &Path) -> ServeMemory {
+    let data = dir.join("serve");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(data.join("cache")).expect("serve dir");
+    for entry in std::fs::read_dir(cache).expect("plugin cache").flatten() {
+        std::fs::copy(entry.path(), data.join("cache").join(entry.file_name())).expect("copy cache");
+    }
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let log = std::fs::File::create(dir.join("serve.log")).expect("serve log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seam"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(dir.join("seam.config.toml"))
+        .stdout(log.try_clone().expect("serve log"))
+        .stderr(log)
+        .spawn()
+        .expect("seam serve starts");
+    let pid = child.id().to_string();
+    let caught_up = || get(addr, "/healthz").is_some_and(|r| r.contains("\"caught_up\":true"));
+    let started = Instant::now();
+    while get(addr, "/healthz").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "seam serve did not answer; see {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let url = format!("http://{addr}/v1/channels/telegram/webhook");
+    let start = rss_of(&pid).0;
+    let full = wrk(&url, script, 64, 0, 0);
+    let after_full = rss_of(&pid).0;
+    while !caught_up() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let drained = rss_of(&pid).0;
+    let paced = wrk(&url, script, PACED_CONNECTIONS, 10, 500_000);
+    while !caught_up() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (after_paced, peak) = rss_of(&pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    ServeMemory { start, after_full, drained, after_paced, peak, full, paced }
+}
+
 fn main() {
+    // As the `seam` binary does first.
+    seam::process::disable_transparent_huge_pages().expect("prctl");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-inbound");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench dir");
@@ -260,7 +344,7 @@ fn main() {
         let state = host.state.clone();
         let seam_addr = listen(seam::api::router(host.state)).await;
         // The same database settings as seam's own log.
-        let floor_db = server::open_db(&dir.join("floor")).expect("floor db");
+        let floor_db = server::open_db(&dir.join("floor"), seam::server::DEFAULT_CACHE_MB).expect("floor db");
         let floor_log = Arc::new(SledLog::open(&floor_db, SledLogOptions::default()).expect("floor log"));
         let floor_addr = listen(axum::Router::new().route("/floor", post(floor)).with_state(floor_log)).await;
         let webhook = format!("http://{seam_addr}/v1/channels/telegram/webhook");
@@ -325,6 +409,16 @@ fn main() {
             alone_cpu.as_micros(),
             alone_nr_cpu.as_micros()
         );
-        println!("- RSS now {rss:.0} MiB, peak {hwm:.0} MiB (seam + floor in one process)");
+        println!("- RSS of this process now {rss:.0} MiB, peak {hwm:.0} MiB (seam + floor + bench in one process)");
+        let (serve_dir, serve_script) = (dir.clone(), script.clone());
+        let serve = tokio::task::spawn_blocking(move || {
+            serve_memory(&serve_dir, &serve_dir.join("data").join("cache"), &serve_script)
+        })
+            .await
+            .expect("serve memory");
+        println!(
+            "- `seam serve` in its own process (fresh data dir): RSS at start {:.0} MiB, after the full-speed run ({:.0} req/s) {:.0} MiB, caught up {:.0} MiB, after the paced run ({:.0} req/s) {:.0} MiB; peak {:.0} MiB",
+            serve.start, serve.full.requests_per_sec, serve.after_full, serve.drained, serve.paced.requests_per_sec, serve.after_paced, serve.peak
+        );
     });
 }

@@ -56,8 +56,8 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     rt.block_on(async {
-        let db = seam::server::open_db(&dir.join("db")).expect("db");
-        let views_db = seam::server::open_db(&dir.join("views")).expect("views db");
+        let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_CACHE_MB).expect("db");
+        let views_db = seam::server::open_db(&dir.join("views"), seam::server::DEFAULT_CACHE_MB).expect("views db");
         let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).expect("log"));
         let views = seam::views::Views::open(&views_db, "views").expect("views");
         let runtime = seam::runtime::Runtime::new(

@@ -18,6 +18,7 @@
 //! - [`delivery`]: the outbound worker: sends what the pipeline left due through the
 //!   channel's connector and reports each attempt back to the log;
 //! - [`config`]: the operator's file (channels, identity rules); [`server`]: `seam serve`;
+//!   [`process`]: process-wide memory settings the binary applies first;
 //! - [`metrics`], [`bundled`] plugins, [`samples`] for tests and benchmarks.
 
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod log;
 pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
+pub mod process;
 pub mod routers;
 pub mod runtime;
 pub mod samples;

@@ -44,6 +44,10 @@ enum Command {
         /// Config file: channels, identity rules, conversations, router (TOML).
         #[arg(long, env = "SEAM_CONFIG")]
         config: Option<PathBuf>,
+        /// Page cache of each of the two databases (log, views), in MiB. Raise it for large
+        /// views; memory use grows by about twice this.
+        #[arg(long, default_value_t = server::DEFAULT_CACHE_MB, env = "SEAM_CACHE_MB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+        cache_mb: u64,
     },
     /// Rebuild the views from the event log (`--rebuild`), or replay a candidate routing
     /// policy over a past window of the log and report where it decides differently
@@ -123,12 +127,22 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn".into()),
         )
         .init();
+    if let Err(e) = seam::process::disable_transparent_huge_pages() {
+        tracing::warn!(error = %e, "cannot turn transparent huge pages off; memory use will be higher");
+    }
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca, config } => {
-            let options =
-                ServeOptions { data_dir, listen, plugin_dir: plugins, no_bundled, extra_ca, config };
+        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca, config, cache_mb } => {
+            let options = ServeOptions {
+                data_dir,
+                listen,
+                plugin_dir: plugins,
+                no_bundled,
+                extra_ca,
+                config,
+                cache_mb,
+            };
             rt.block_on(serve(options))
         }
         Command::Replay { rebuild: true, data_dir, .. } => cli::replay::rebuild(&data_dir),

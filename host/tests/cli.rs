@@ -201,3 +201,27 @@ fn replay_router_reports_what_a_candidate_would_have_changed() {
     let (ok, _, stderr) = replay(&["--since", "yesterday-ish"]);
     assert!(!ok && stderr.contains("--since `yesterday-ish`"), "{stderr}");
 }
+
+#[test]
+fn serve_takes_a_cache_size_and_turns_huge_pages_off() {
+    let data = data_dir("serve-cache");
+    let port = free_port();
+    let server = serve(&data, port, &["--cache-mb", "4"]);
+    assert_eq!(get(port, "/healthz", None).0, 200);
+    // Linux reports the process's PR_SET_THP_DISABLE flag as `THP_enabled: 0`.
+    if cfg!(target_os = "linux") {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+        let thp = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("kernel reports THP_enabled");
+        assert!(thp.ends_with("\t0"), "transparent huge pages are still on: {thp:?}");
+    }
+    drop(server);
+
+    let out = Command::new(SEAM)
+        .args(["serve", "--cache-mb", "0", "--data-dir"])
+        .arg(data_dir("serve-cache-zero"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--cache-mb") && stderr.contains("1..=65536"), "{stderr}");
+}

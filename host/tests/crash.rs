@@ -162,8 +162,8 @@ fn kill_9_under_load_loses_no_acknowledged_webhook() {
     drop(server); // SIGKILL again: the views may be behind on disk; recovery must fix that.
 
     // Views equal a full rebuild: recover (apply durable decisions), dump, rebuild, dump.
-    let db = seam::server::open_db(&data.join("data/db")).unwrap();
-    let views_db = seam::server::open_db(&data.join("data/views")).unwrap();
+    let db = seam::server::open_db(&data.join("data/db"), seam::server::DEFAULT_CACHE_MB).unwrap();
+    let views_db = seam::server::open_db(&data.join("data/views"), seam::server::DEFAULT_CACHE_MB).unwrap();
     let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
     let views = seam::views::Views::open(&views_db, "views").unwrap();
     let last_input =

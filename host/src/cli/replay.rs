@@ -19,7 +19,7 @@ pub fn rebuild(data_dir: &Path) -> Result<()> {
     let db_path = data_dir.join("db");
     anyhow::ensure!(db_path.exists(), "no database at {}: nothing to rebuild", db_path.display());
     let open = |path: &Path| {
-        seam::server::open_db(path)
+        seam::server::open_db(path, seam::server::DEFAULT_CACHE_MB)
             .with_context(|| format!("cannot open {} (is `seam serve` still running?)", path.display()))
     };
     let db = open(&db_path)?;
@@ -106,7 +106,7 @@ pub async fn what_if(data_dir: &Path, args: WhatIf) -> Result<()> {
     let configs = router_configs(&args.routers, &args.set)?;
     let db_path = data_dir.join("db");
     anyhow::ensure!(db_path.exists(), "no database at {}: nothing to replay", db_path.display());
-    let db = seam::server::open_db(&db_path)
+    let db = seam::server::open_db(&db_path, seam::server::DEFAULT_CACHE_MB)
         .with_context(|| format!("cannot open {} (is `seam serve` still running?)", db_path.display()))?;
     let config = match &args.config {
         Some(file) => SeamConfig::from_file(file)?,

@@ -164,7 +164,7 @@ pub async fn replay(
         // Key by key: nobody else reads the scratch views, and an atomic sled batch costs
         // more (it holds the log's buffers until it is complete).
         views.write_each(unit.take_batch(cursor))?;
-        if unit.cached() > super::MAX_CACHED {
+        if unit.cached() > super::REBUILD_MAX_CACHED {
             unit.start_afresh();
         }
         progress(last, head);
