@@ -9,23 +9,42 @@
 //!
 //! Consistency rests on two facts. The views have a single writer of `w` keys (the
 //! processor, or a rebuild in its place), which updates the lines after each write to the
-//! store. And applying a change to a line is idempotent (a set), while a line is read from
-//! the store under the same lock the updates take: a line read before a write gets that
-//! write's changes afterwards; one read after it already has them and gets them again,
-//! harmlessly.
+//! store. And applying a change to a line is idempotent (a set, the last change of a key
+//! winning). A line is read from the store without the lock held, so that neither the
+//! writer nor questions about other queues wait for it (reading a line of 100,000 took
+//! ~70-110 ms): while it is read, the changes written meanwhile are kept aside, and applied
+//! in order to what was read before the line is used. A change the read already saw is
+//! applied again, harmlessly; one it missed was written to the store after the read began,
+//! so it was reported after the read was registered and is among those kept aside.
 
 use super::lines::{WAITING, split_key};
 use indexset::BTreeSet;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// A queue's line: key suffixes (place, then id; see [`super::lines::suffix`]) in key order.
 type Line = BTreeSet<Vec<u8>>;
 
-/// The lines read so far, by queue.
+/// Changes to one line, in the order written: key suffix, and whether it is set.
+type LineChanges = Vec<(Vec<u8>, bool)>;
+
+/// A queue's line, or the changes to it written while it is read from the store.
+enum Entry {
+    /// Read by the reader holding `ticket`; `meanwhile` are the changes written since.
+    Reading { ticket: u64, meanwhile: LineChanges },
+    /// Read, and kept up to date.
+    Ready(Line),
+}
+
+/// The lines read (or being read) so far, by queue.
 #[derive(Default)]
 pub(crate) struct Places {
-    lines: Mutex<HashMap<Vec<u8>, Line>>,
+    lines: Mutex<Lines>,
+    /// Numbers the reads, so that a read begun before [`Places::clear`] does not take the
+    /// entry of one begun after it.
+    tickets: std::sync::atomic::AtomicU64,
+    /// Signalled when a line's read ends, for those asking about the same queue meanwhile.
+    read_done: Condvar,
 }
 
 /// A change to a `w` key, taken from a batch before it is written: key, and whether it is
@@ -37,16 +56,26 @@ pub(crate) fn is_waiting_key(key: &[u8]) -> bool {
     key.first() == Some(&WAITING)
 }
 
+type Lines = HashMap<Vec<u8>, Entry>;
+
+/// A panic while a line was changed may have left it half done: forget every line (each is
+/// read again when next asked about) rather than answer from it.
+fn forget_if_poisoned<'a>(
+    places: &Places,
+    locked: std::sync::LockResult<MutexGuard<'a, Lines>>,
+) -> MutexGuard<'a, Lines> {
+    locked.unwrap_or_else(|poisoned| {
+        places.lines.clear_poison();
+        let mut lines = poisoned.into_inner();
+        lines.clear();
+        places.read_done.notify_all();
+        lines
+    })
+}
+
 impl Places {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Line>> {
-        // A panic while a line was changed may have left it half done: forget every line
-        // (each is read again when next asked about) rather than answer from it.
-        self.lines.lock().unwrap_or_else(|poisoned| {
-            self.lines.clear_poison();
-            let mut lines = poisoned.into_inner();
-            lines.clear();
-            lines
-        })
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        forget_if_poisoned(self, self.lines.lock())
     }
 
     /// Brings the lines read so far up to date with `changes` (in batch order), which have
@@ -61,38 +90,103 @@ impl Places {
         }
         for (key, set) in changes {
             let Some((queue, suffix)) = split_key(WAITING, key) else { continue };
-            let Some(line) = lines.get_mut(queue) else { continue };
-            if *set {
-                line.insert(suffix.to_vec());
-            } else {
-                line.remove(suffix);
+            match lines.get_mut(queue) {
+                Some(Entry::Ready(line)) => change(line, suffix, *set),
+                Some(Entry::Reading { meanwhile, .. }) => meanwhile.push((suffix.to_vec(), *set)),
+                None => {}
             }
         }
     }
 
-    /// Forgets every line (after the views were cleared).
+    /// Forgets every line (after the views were cleared). A read under way is not used.
     pub(crate) fn clear(&self) {
         self.lock().clear();
+        self.read_done.notify_all();
     }
 
     /// The place (1 for the first) of the entry with key suffix `suffix` in `queue`'s line,
     /// `None` if it is not in it. `read` gives the stored line, the first time a queue is
-    /// asked about.
+    /// asked about; it runs without the lock held, and others asking about the same queue
+    /// meanwhile wait for it.
     pub(crate) fn position<E>(
         &self,
         queue: &str,
         suffix: &[u8],
         read: impl FnOnce() -> Result<Vec<Vec<u8>>, E>,
     ) -> Result<Option<usize>, E> {
+        let place = |line: &Line| line.contains(suffix).then(|| line.rank(suffix) + 1);
         let mut lines = self.lock();
-        let line = match lines.get(queue.as_bytes()) {
-            Some(line) => line,
-            None => {
-                let line = read()?.into_iter().collect();
-                lines.entry(queue.as_bytes().to_vec()).or_insert(line)
+        loop {
+            match lines.get(queue.as_bytes()) {
+                Some(Entry::Ready(line)) => return Ok(place(line)),
+                Some(Entry::Reading { .. }) => lines = forget_if_poisoned(self, self.read_done.wait(lines)),
+                None => break,
             }
+        }
+        let ticket = self.tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lines.insert(queue.as_bytes().to_vec(), Entry::Reading { ticket, meanwhile: Vec::new() });
+        drop(lines);
+
+        // Ends the read whatever happens to it, `read` panicking included, so that nobody
+        // waits for it forever; returns the changes written meanwhile if the entry is still
+        // this read's (it is not after a `clear`).
+        let mut reading = Reading { places: self, queue: queue.as_bytes(), ticket, done: false };
+        let stored = read();
+        let (mut lines, meanwhile) = reading.end();
+        let mut line: Line = stored?.into_iter().collect();
+        let Some(meanwhile) = meanwhile else {
+            // The lines were cleared (or forgotten) during the read: answer from it, but do
+            // not keep it.
+            return Ok(place(&line));
         };
-        Ok(line.contains(suffix).then(|| line.rank(suffix) + 1))
+        for (suffix, set) in meanwhile {
+            change(&mut line, &suffix, set);
+        }
+        let answer = place(&line);
+        lines.insert(queue.as_bytes().to_vec(), Entry::Ready(line));
+        Ok(answer)
+    }
+}
+
+/// A line's read under way, registered in [`Places`] as [`Entry::Reading`].
+struct Reading<'a> {
+    places: &'a Places,
+    queue: &'a [u8],
+    ticket: u64,
+    done: bool,
+}
+
+impl<'a> Reading<'a> {
+    /// Removes the read's entry (if it is still this read's) and wakes those waiting for
+    /// it; returns the lock, and the changes written during the read.
+    fn end(&mut self) -> (MutexGuard<'a, Lines>, Option<LineChanges>) {
+        self.done = true;
+        let mut lines = self.places.lock();
+        let meanwhile = match lines.get(self.queue) {
+            Some(Entry::Reading { ticket, .. }) if *ticket == self.ticket => match lines.remove(self.queue) {
+                Some(Entry::Reading { meanwhile, .. }) => Some(meanwhile),
+                _ => None,
+            },
+            _ => None,
+        };
+        self.places.read_done.notify_all();
+        (lines, meanwhile)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            drop(self.end());
+        }
+    }
+}
+
+fn change(line: &mut Line, suffix: &[u8], set: bool) {
+    if set {
+        line.insert(suffix.to_vec());
+    } else {
+        line.remove(suffix);
     }
 }
 
@@ -140,5 +234,71 @@ mod tests {
         let places = Places::default();
         assert_eq!(places.position("support", b"a", || Err::<Vec<Vec<u8>>, _>("disk")), Err("disk"));
         assert_eq!(places.position("support", b"a", || stored(&["a"])), Ok(Some(1)));
+    }
+
+    #[test]
+    fn changes_written_during_a_read_are_applied_to_it() {
+        let places = Places::default();
+        let read = || {
+            // The writer is not held up by the read (the lock is free), and what it writes
+            // meanwhile reaches the line: "b" removed (the read saw it), "c" added (it did not).
+            places.written(&[(waiting_key("support", "b"), false), (waiting_key("support", "c"), true)]);
+            stored(&["a", "b"])
+        };
+        assert_eq!(places.position("support", b"c", read), Ok(Some(2)));
+        let read_again = || -> Result<Vec<Vec<u8>>, ()> { panic!("the line is read once") };
+        assert_eq!(places.position("support", b"b", read_again), Ok(None));
+        assert_eq!(places.position("support", b"a", read_again), Ok(Some(1)));
+    }
+
+    #[test]
+    fn a_read_begun_before_a_clear_is_not_kept() {
+        let places = Places::default();
+        let read = || {
+            places.clear();
+            stored(&["a", "b"])
+        };
+        assert_eq!(places.position("support", b"b", read), Ok(Some(2)), "answered from the read");
+        assert_eq!(places.position("support", b"b", || stored(&["b"])), Ok(Some(1)), "read again");
+    }
+
+    #[test]
+    fn a_read_that_panics_leaves_nobody_waiting() {
+        let places = Places::default();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            places.position("support", b"a", || -> Result<Vec<Vec<u8>>, ()> { panic!("read failed") })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(places.position("support", b"a", || stored(&["a"])), Ok(Some(1)));
+    }
+
+    #[test]
+    fn others_asking_during_a_read_wait_for_it_or_go_on() {
+        let places = Places::default();
+        let (started, read_started) = std::sync::mpsc::channel();
+        let (finish, read_may_finish) = std::sync::mpsc::channel::<()>();
+        let places = &places;
+        std::thread::scope(|scope| {
+            let first = scope.spawn(move || {
+                places.position("support", b"b", || {
+                    started.send(()).unwrap();
+                    read_may_finish.recv().unwrap();
+                    stored(&["a", "b"])
+                })
+            });
+            read_started.recv().unwrap();
+            // Another queue is answered while the first read is under way.
+            assert_eq!(places.position("billing", b"x", || stored(&["x"])), Ok(Some(1)));
+            // The same queue waits for the read under way instead of reading again.
+            let second = scope.spawn(|| {
+                places.position("support", b"a", || -> Result<Vec<Vec<u8>>, ()> { panic!("read twice") })
+            });
+            // Most likely the second question is waiting by now; if not, it finds the line
+            // read, and the test still holds.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            finish.send(()).unwrap();
+            assert_eq!(first.join().unwrap(), Ok(Some(2)));
+            assert_eq!(second.join().unwrap(), Ok(Some(1)));
+        });
     }
 }
