@@ -131,9 +131,10 @@ impl Places {
         // waits for it forever; returns the changes written meanwhile if the entry is still
         // this read's (it is not after a `clear`).
         let mut reading = Reading { places: self, queue: queue.as_bytes(), ticket, done: false };
-        let stored = read();
+        // The set is built before the lock is taken again too: on a long line that takes time.
+        let stored = read().map(|keys| keys.into_iter().collect::<Line>());
         let (mut lines, meanwhile) = reading.end();
-        let mut line: Line = stored?.into_iter().collect();
+        let mut line = stored?;
         let Some(meanwhile) = meanwhile else {
             // The lines were cleared (or forgotten) during the read: answer from it, but do
             // not keep it.
