@@ -270,14 +270,15 @@ fn get(addr: SocketAddr, path: &str) -> Option<String> {
     Some(response)
 }
 
-/// Starts the `seam` binary on a fresh data dir (with the compiled-plugin cache of `cache`,
-/// as on any start after the first), posts the full-speed and paced loads, and reads its RSS
-/// at start, after each load and once the pipeline has caught up.
-fn serve_memory(dir: &Path, cache: &Path, script: &Path) -> ServeMemory {
+/// Starts the `seam` binary on a fresh data dir (with the compiled-plugin cache of the
+/// in-process host's start, as on any start after the first), posts the full-speed and
+/// paced loads, and reads its RSS at start, after each load and once the pipeline has caught
+/// up.
+fn serve_memory(dir: &Path, script: &Path) -> ServeMemory {
     let data = dir.join("serve");
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(data.join("cache")).expect("serve dir");
-    for entry in std::fs::read_dir(cache).expect("plugin cache").flatten() {
+    for entry in std::fs::read_dir(dir.join("data").join("cache")).expect("plugin cache").flatten() {
         std::fs::copy(entry.path(), data.join("cache").join(entry.file_name())).expect("copy cache");
     }
     let port =
@@ -294,7 +295,13 @@ fn serve_memory(dir: &Path, cache: &Path, script: &Path) -> ServeMemory {
         .spawn()
         .expect("seam serve starts");
     let pid = child.id().to_string();
-    let caught_up = || get(addr, "/healthz").is_some_and(|r| r.contains("\"caught_up\":true"));
+    let wait_caught_up = || {
+        let started = Instant::now();
+        while !get(addr, "/healthz").is_some_and(|r| r.contains("\"caught_up\":true")) {
+            assert!(started.elapsed() < Duration::from_secs(600), "seam serve's pipeline did not catch up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
     let started = Instant::now();
     while get(addr, "/healthz").is_none() {
         assert!(
@@ -309,14 +316,10 @@ fn serve_memory(dir: &Path, cache: &Path, script: &Path) -> ServeMemory {
     let start = rss_of(&pid).0;
     let full = wrk(&url, script, 64, 0, 0);
     let after_full = rss_of(&pid).0;
-    while !caught_up() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_caught_up();
     let drained = rss_of(&pid).0;
     let paced = wrk(&url, script, PACED_CONNECTIONS, 10, 500_000);
-    while !caught_up() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_caught_up();
     let (after_paced, peak) = rss_of(&pid);
     let _ = child.kill();
     let _ = child.wait();
@@ -411,9 +414,7 @@ fn main() {
         );
         println!("- RSS of this process now {rss:.0} MiB, peak {hwm:.0} MiB (seam + floor + bench in one process)");
         let (serve_dir, serve_script) = (dir.clone(), script.clone());
-        let serve = tokio::task::spawn_blocking(move || {
-            serve_memory(&serve_dir, &serve_dir.join("data").join("cache"), &serve_script)
-        })
+        let serve = tokio::task::spawn_blocking(move || serve_memory(&serve_dir, &serve_script))
             .await
             .expect("serve memory");
         println!(

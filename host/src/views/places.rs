@@ -163,11 +163,10 @@ impl<'a> Reading<'a> {
     fn end(&mut self) -> (MutexGuard<'a, Lines>, Option<LineChanges>) {
         self.done = true;
         let mut lines = self.places.lock();
-        let meanwhile = match lines.get(self.queue) {
-            Some(Entry::Reading { ticket, .. }) if *ticket == self.ticket => match lines.remove(self.queue) {
-                Some(Entry::Reading { meanwhile, .. }) => Some(meanwhile),
-                _ => None,
-            },
+        let ours =
+            matches!(lines.get(self.queue), Some(Entry::Reading { ticket, .. }) if *ticket == self.ticket);
+        let meanwhile = match ours.then(|| lines.remove(self.queue)).flatten() {
+            Some(Entry::Reading { meanwhile, .. }) => Some(meanwhile),
             _ => None,
         };
         self.places.read_done.notify_all();
