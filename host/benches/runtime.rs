@@ -74,23 +74,32 @@ async fn run() {
     rt.load(source("keyword-router"), &BTreeMap::new()).await.expect("keyword router");
     rt.load(source("webhook-connector"), &BTreeMap::new()).await.expect("webhook connector");
 
-    // route(): sequential latency, including getting an instance.
+    // route(): sequential latency, including getting an instance: as bundled (one instance
+    // serves up to `calls-per-instance` calls) and with a fresh instance per call, as a
+    // third-party plugin gets by default.
+    let mut single = source("keyword-router");
+    single.manifest.name = "single-use-router".into();
+    single.manifest.limits.calls_per_instance = 1;
+    rt.load(single, &BTreeMap::new()).await.expect("single-use router");
     let ctx = seam::samples::message_context("Здравствуйте, у меня проблема с доступом к личному кабинету");
-    for _ in 0..2_000 {
-        rt.route("keyword-router", &ctx).await.expect("warm-up").expect("decision");
+    for (name, how) in [("keyword-router", "reused instances"), ("single-use-router", "single-use instances")]
+    {
+        for _ in 0..2_000 {
+            rt.route(name, &ctx).await.expect("warm-up").expect("decision");
+        }
+        let mut samples = Vec::with_capacity(50_000);
+        for _ in 0..50_000 {
+            let t = Instant::now();
+            let d = rt.route(name, &ctx).await.expect("route").expect("decision");
+            samples.push(t.elapsed());
+            assert_eq!(d.queue.as_deref(), Some("support"));
+        }
+        let s = stats(samples);
+        rows.push((
+            format!("route() keyword-router, {how}, sequential, p50 / p99 / mean"),
+            format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
+        ));
     }
-    let mut samples = Vec::with_capacity(50_000);
-    for _ in 0..50_000 {
-        let t = Instant::now();
-        let d = rt.route("keyword-router", &ctx).await.expect("route").expect("decision");
-        samples.push(t.elapsed());
-        assert_eq!(d.queue.as_deref(), Some("support"));
-    }
-    let s = stats(samples);
-    rows.push((
-        "route() keyword-router, sequential, p50 / p99 / mean".into(),
-        format!("{} / {} / {}", us(s.p50), us(s.p99), us(s.mean)),
-    ));
 
     // route() with an empty rule set: the same host path with almost no guest work.
     let empty: BTreeMap<String, String> = [("rules".to_owned(), String::new())].into();
@@ -167,26 +176,29 @@ async fn run() {
     }
 
     // route(): throughput with concurrent callers.
-    let calls = 100_000;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (rt, ctx) = (rt.clone(), ctx.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..calls / 4 {
-                rt.route("keyword-router", &ctx).await.expect("route").expect("decision");
-                tokio::task::yield_now().await;
-            }
-        }));
+    for (name, how) in [("keyword-router", "reused instances"), ("single-use-router", "single-use instances")]
+    {
+        let calls = 100_000;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (rt, ctx) = (rt.clone(), ctx.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..calls / 4 {
+                    rt.route(name, &ctx).await.expect("route").expect("decision");
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let rate = calls as f64 / started.elapsed().as_secs_f64();
+        rows.push((
+            format!("route() keyword-router, {how}, 4 concurrent callers on 2 workers"),
+            format!("{rate:.0} calls/s"),
+        ));
     }
-    for t in tasks {
-        t.await.expect("task");
-    }
-    let rate = calls as f64 / started.elapsed().as_secs_f64();
-    rows.push((
-        "route() keyword-router, 4 concurrent callers on 2 workers".into(),
-        format!("{rate:.0} calls/s"),
-    ));
 
     // handle-webhook with a 2 KB payload.
     let body = webhook_body();

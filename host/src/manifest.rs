@@ -157,6 +157,13 @@ pub struct Limits {
     /// Most bytes one call may write to the log.
     #[serde(default = "Limits::default_log_bytes")]
     pub log_bytes: u32,
+    /// Calls one instance may serve before it is destroyed. The default, 1, gives every
+    /// call a fresh instance, so nothing one call leaves in memory can reach another. More
+    /// lets state carry from call to call of this plugin version (never to another plugin,
+    /// version or channel) and saves making and destroying an instance per call; grant it
+    /// only to plugins trusted not to keep one customer's data for the next.
+    #[serde(default = "Limits::default_calls_per_instance")]
+    pub calls_per_instance: u32,
 }
 
 impl Limits {
@@ -175,6 +182,9 @@ impl Limits {
     fn default_log_bytes() -> u32 {
         16 * 1024
     }
+    fn default_calls_per_instance() -> u32 {
+        1
+    }
 }
 
 impl Default for Limits {
@@ -185,6 +195,7 @@ impl Default for Limits {
             timeout_ms: Self::default_timeout_ms(),
             output_kb: Self::default_output_kb(),
             log_bytes: Self::default_log_bytes(),
+            calls_per_instance: Self::default_calls_per_instance(),
         }
     }
 }
@@ -296,6 +307,7 @@ impl Manifest {
             ("limits.timeout-ms", l.timeout_ms, 300_000),
             ("limits.output-kb", l.output_kb, 64 * 1024),
             ("limits.log-bytes", l.log_bytes, 1024 * 1024),
+            ("limits.calls-per-instance", l.calls_per_instance, 100_000),
         ] {
             if value == 0 || value > max {
                 return Err(invalid(field, format!("{value} is outside 1..={max}")));
@@ -379,6 +391,10 @@ required = true
         assert!(m.capabilities.clock);
         assert_eq!(m.limits.memory_mb, 8);
         assert_eq!(m.limits.cpu_ms, 50, "unset limits take defaults");
+        assert_eq!(
+            m.limits.calls_per_instance, 1,
+            "a fresh instance per call unless the manifest says otherwise"
+        );
         assert!(m.config["token"].secret);
     }
 
@@ -404,6 +420,10 @@ required = true
             (GOOD.replace("name = \"demo\"", "name = \"Demo!\""), "field `name`"),
             (GOOD.replace("version = \"1.0.0\"", "version = \"one\""), "field `version`"),
             (GOOD.replace("memory-mb = 8", "memory-mb = 0"), "field `limits.memory-mb`"),
+            (
+                GOOD.replace("memory-mb = 8", "memory-mb = 8\ncalls-per-instance = 0"),
+                "field `limits.calls-per-instance`",
+            ),
             (GOOD.replace("demo.wasm", "../../etc/x.wasm"), "field `component`"),
             (GOOD.replace("https://api.example.com", "api.example.com"), "field `capabilities.http[0]`"),
             (

@@ -89,6 +89,22 @@ async fn no_state_survives_from_one_call_to_the_next() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_only_as_many_calls_as_the_manifest_allows() {
+    let rt = runtime(None, 10);
+    let limits = LIMITS.replace("log-bytes = 1000\n", "log-bytes = 1000\ncalls-per-instance = 3\n");
+    rt.load(hostile("keeper", &limits), &Default::default()).await.expect("hostile loads");
+    let call = async |text: &str| reason(&route(&rt, "keeper", text).await);
+    assert_eq!(call("remember:secret").await, "remembered");
+    assert_eq!(call("recall").await, "recalled:Some(\"secret\")", "the second call reuses the instance");
+    assert_eq!(call("recall").await, "recalled:Some(\"secret\")", "and so does the third");
+    assert_eq!(call("recall").await, "recalled:None", "the fourth gets a fresh instance");
+    // A failed call's instance is destroyed, whatever its count.
+    assert_eq!(call("remember:again").await, "remembered");
+    assert!(matches!(route(&rt, "keeper", "panic").await, Err(CallError::Trap { .. })));
+    assert_eq!(call("recall").await, "recalled:None", "no state survives a trap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breaker_disables_after_n_failures_and_admin_reenables() {
     let rt = setup(3).await;
     for _ in 0..3 {
@@ -152,6 +168,35 @@ async fn log_lines_are_tagged_and_past_the_budget_dropped() {
         text.contains("log lines over limits.log-bytes dropped") && text.contains("dropped=90"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_reused_instance_gets_each_calls_log_budget_afresh() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = runtime(None, 10);
+    let limits = LIMITS.replace("log-bytes = 1000\n", "log-bytes = 1000\ncalls-per-instance = 3\n");
+    rt.load(hostile("keeper", &limits), &Default::default()).await.expect("hostile loads");
+    // 8 lines of 100 bytes fit the 1,000-byte budget once; three calls on one instance
+    // would drop lines if a call inherited what its predecessor spent.
+    assert_eq!(reason(&route(&rt, "keeper", "remember:same").await), "remembered");
+    for _ in 0..2 {
+        assert_eq!(reason(&route(&rt, "keeper", "log:8").await), "logged 8");
+    }
+    assert_eq!(
+        reason(&route(&rt, "keeper", "recall").await),
+        "recalled:None",
+        "those were the instance's 3 calls"
+    );
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains("seam::plugin")).count(), 16, "{text}");
+    assert!(!text.contains("dropped"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

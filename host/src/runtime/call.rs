@@ -1,6 +1,7 @@
-//! Calling into plugins. Every call runs on its own instance, used once and destroyed (see
-//! `instances.rs` for how they are made ahead of time), so nothing a call leaves in linear
-//! memory or globals can leak into the next one. Limits per call:
+//! Calling into plugins. Every call runs on its own instance, used once and destroyed unless
+//! the manifest's `limits.calls-per-instance` allows more (see `instances.rs` for how they
+//! are made ahead of time and kept), so by default nothing a call leaves in linear memory or
+//! globals can leak into the next one. Limits per call:
 //! - memory: the store's limiter traps growth past `limits.memory-mb`;
 //! - CPU: an epoch callback charges wall time spent in the call, minus time waiting on
 //!   outbound HTTP, against `limits.cpu-ms` (`HostState::charge_cpu`);
@@ -162,7 +163,8 @@ impl Runtime {
         result
     }
 
-    /// One call on a single-use instance: limits, and error classification.
+    /// One call on a ready or new instance: limits, error classification, and the instance
+    /// kept for another call or destroyed.
     async fn invoke<R: Serialize>(
         &self,
         plugin: &Arc<Plugin>,
@@ -172,7 +174,7 @@ impl Runtime {
         let limits = &plugin.manifest().limits;
         let ready = plugin.ready.take();
         self.recycler.refill(plugin);
-        let mut spent: Option<Store<HostState>> = None;
+        let mut spent: Option<instances::Ready> = None;
         let run = async {
             let mut ready = match ready {
                 Some(ready) => ready,
@@ -181,7 +183,7 @@ impl Runtime {
             ready.store.data_mut().begin_call();
             ready.store.set_epoch_deadline(1);
             let result = call(&mut ready.store, &ready.guest).await;
-            spent = Some(ready.store);
+            spent = Some(ready);
             result
         };
         let outcome = tokio::time::timeout(Duration::from_millis(u64::from(limits.timeout_ms)), run).await;
@@ -191,26 +193,37 @@ impl Runtime {
             Ok(result) => result,
         };
         let stderr = match &spent {
-            Some(store) if result.is_err() => store.data().stderr_text(),
+            Some(spent) if result.is_err() => spent.store.data().stderr_text(),
             _ => String::new(),
         };
-        if let Some(dropped) = spent.as_ref().map(|s| s.data().log_dropped).filter(|d| *d > 0) {
+        if let Some(dropped) = spent.as_ref().map(|s| s.store.data().log_dropped).filter(|d| *d > 0) {
             tracing::warn!(plugin = %plugin.id(), export, dropped, "log lines over limits.log-bytes dropped");
         }
-        if let Some(store) = spent {
-            self.recycler.retire(store);
-        }
-        match result {
+        let result = match result {
             Ok(value) => {
                 let bytes = encoded_size(&value);
                 let limit = limits.output_kb as usize * 1024;
                 if bytes > limit {
-                    return Err(CallError::OutputTooLarge { plugin: name(), export, bytes, limit });
+                    Err(CallError::OutputTooLarge { plugin: name(), export, bytes, limit })
+                } else {
+                    Ok(value)
                 }
-                Ok(value)
             }
             Err(e) => Err(classify(e, name(), export, limits, stderr)),
+        };
+        if let Some(spent) = spent {
+            // Only an instance whose call succeeded may serve again: a trap can leave it
+            // poisoned or half-way through changing its state.
+            let spent = if result.is_ok() && spent.store.data().reusable() {
+                plugin.ready.keep(spent)
+            } else {
+                Some(spent)
+            };
+            if let Some(spent) = spent {
+                self.recycler.retire(spent.store);
+            }
         }
+        result
     }
 }
 

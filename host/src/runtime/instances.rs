@@ -1,11 +1,18 @@
-//! Single-use instances, made ahead of time.
+//! Instances made ahead of time, and what happens to them after a call.
 //!
-//! Reuse policy: **an instance serves exactly one call, then is destroyed.** Nothing a call
-//! leaves in linear memory, globals or tables can reach another call. What moves off the
-//! request's path is the work around that one use: each plugin version keeps a few fresh,
-//! already-linked and type-checked instances ready ([`ReadyPool`]), and a recycler thread
-//! destroys spent stores (resetting their pooled memory) and makes replacements. If the pool
-//! is empty (a burst), the call instantiates inline, so correctness never depends on it.
+//! Reuse policy: **by default an instance serves exactly one call, then is destroyed.**
+//! Nothing a call leaves in linear memory, globals or tables can reach another call. What
+//! moves off the request's path is the work around that one use: each plugin version keeps a
+//! few fresh, already-linked and type-checked instances ready ([`ReadyPool`]), and a recycler
+//! thread destroys spent stores (resetting their pooled memory) and makes replacements. If
+//! the pool is empty (a burst), the call instantiates inline, so correctness never depends
+//! on it.
+//!
+//! A manifest may raise `limits.calls-per-instance`: an instance whose call succeeded and
+//! left nothing behind then goes back to its plugin version's pool ([`ReadyPool::keep`])
+//! until it has served that many calls. Making and destroying an instance is most of the
+//! cost of a short call (see docs/benchmarks.md), so trusted plugins on the hot path are
+//! worth it; a failed call's instance is always destroyed.
 
 use super::bindings::{channel, routing};
 use super::plugin::{Exports, Plugin};
@@ -69,7 +76,23 @@ impl ReadyPool {
     fn put(&self, ready: Ready) {
         self.ready.lock().unwrap_or_else(|p| p.into_inner()).push(ready);
     }
+
+    /// Takes back an instance for another call, unless [`MAX_KEPT`] are waiting already:
+    /// then it is handed back to be destroyed. The last one kept is the next one taken, so
+    /// a busy plugin cycles through few instances, warm in the cache.
+    pub fn keep(&self, ready: Ready) -> Option<Ready> {
+        let mut waiting = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.len() >= MAX_KEPT {
+            return Some(ready);
+        }
+        waiting.push(ready);
+        None
+    }
 }
+
+/// Most reusable instances a plugin version keeps waiting: about as many calls as run at
+/// once on a small host. Each one holds a pooled instance slot and its memory.
+const MAX_KEPT: usize = 8;
 
 /// A store for one call of `plugin`, with its limits installed.
 pub fn new_store(engine: &Engine, plugin: &Plugin) -> Store<HostState> {

@@ -6,8 +6,9 @@
 //! 2. **install** ([`Runtime::install`]): the version becomes current atomically; calls in
 //!    flight keep the version they started with (an `Arc`), which is dropped after them;
 //! 3. **call** (`call.rs`): a fresh store and instance per call from the pooling allocator,
-//!    so no state survives from one call to the next; limits on memory, CPU, wall time and
-//!    output; failures feed the plugin's breaker.
+//!    so no state survives from one call to the next, unless the manifest's
+//!    `limits.calls-per-instance` lets a successful call's instance serve again; limits on
+//!    memory, CPU, wall time and output; failures feed the plugin's breaker.
 
 // Generated from the WIT, which carries the documentation.
 #[allow(missing_docs)]

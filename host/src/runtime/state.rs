@@ -61,6 +61,8 @@ pub struct HostState {
     pub stderr: MemoryOutputPipe,
     /// Outbound HTTP policy (and time spent waiting on it).
     pub http_policy: OutboundPolicy,
+    /// Calls this store's instance has begun.
+    pub calls: u32,
     /// wasm execution time charged so far, in nanoseconds.
     pub cpu_used_ns: u64,
     /// When the CPU budget was last checked.
@@ -96,6 +98,7 @@ impl HostState {
             limiter,
             stderr,
             http_policy,
+            calls: 0,
             cpu_used_ns: 0,
             cpu_checked_at: std::time::Instant::now(),
             cpu_base: std::time::Instant::now(),
@@ -107,9 +110,13 @@ impl HostState {
         }
     }
 
-    /// Marks the start of the call: CPU time is charged from now (the instance may have
-    /// been made well before).
+    /// Marks the start of a call: CPU time is charged from now (the instance may have been
+    /// made well before), and the per-call budgets start afresh.
     pub fn begin_call(&mut self) {
+        self.calls += 1;
+        self.log_budget = self.env.manifest.limits.log_bytes;
+        self.log_dropped = 0;
+        self.http_policy.waited_ns.store(0, std::sync::atomic::Ordering::Relaxed);
         let now = std::time::Instant::now();
         self.cpu_base = now;
         self.cpu_checked_at = now;
@@ -143,6 +150,16 @@ impl HostState {
                 resumed.store(base.elapsed().as_nanos() as u64, Ordering::Release);
             }),
         ))
+    }
+
+    /// Whether the instance may serve another call, after one that succeeded: within
+    /// `limits.calls-per-instance`, and nothing left behind that belongs to a call (stderr
+    /// output, which would be shown in a later call's error, or open resources such as an
+    /// HTTP response body).
+    pub fn reusable(&self) -> bool {
+        self.calls < self.env.manifest.limits.calls_per_instance
+            && self.stderr.contents().is_empty()
+            && self.table.is_empty()
     }
 
     /// What the plugin wrote to stderr during this call, lossily decoded.
