@@ -78,7 +78,7 @@ fn main() {
 
         let keys = ApiKeys::open(&db).expect("keys");
         let (key, _) = keys.create("bench", Role::Admin, None).expect("key");
-        let state = seam::api::AppState {
+        let state = seam::api::AppState::new(seam::api::Shared {
             runtime: runtime.clone(),
             keys,
             plugin_roots: None,
@@ -89,7 +89,7 @@ fn main() {
             normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
             webchat: Default::default(),
         routers: Default::default(),
-        };
+        });
         let app = seam::api::router(state);
         let send = |method: &'static str, uri: String, body: serde_json::Value| {
             let app = app.clone();

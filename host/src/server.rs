@@ -141,7 +141,7 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         channels.clone(),
         DeliveryOptions::default(),
     );
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         runtime,
         keys,
         plugin_roots: Some(roots),
@@ -152,7 +152,7 @@ pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
         normalizer,
         webchat: Default::default(),
         routers,
-    };
+    });
     Ok(Host { state, new_admin_key, new_webhook_secret, delivery: Some(delivery) })
 }
 

@@ -114,7 +114,7 @@ pub fn app_state(runtime: Runtime, keys: seam::api::auth::ApiKeys, db: &sled::Db
     let channels = seam::channels::Channels::default();
     let progress = seam::server::start_pipeline(&config, &runtime, &channels, log.clone(), views.clone())
         .expect("pipeline starts");
-    seam::api::AppState {
+    seam::api::AppState::new(seam::api::Shared {
         runtime,
         keys,
         plugin_roots: None,
@@ -125,5 +125,5 @@ pub fn app_state(runtime: Runtime, keys: seam::api::auth::ApiKeys, db: &sled::Db
         normalizer: seam::pipeline::identity::Normalizer::new(&config.identity),
         webchat: Default::default(),
         routers: Default::default(),
-    }
+    })
 }
