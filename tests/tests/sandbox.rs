@@ -88,11 +88,18 @@ async fn no_state_survives_from_one_call_to_the_next() {
     assert_eq!(reason(&route(&rt, "bad", "recall").await), "recalled:None");
 }
 
+/// A runtime with the hostile router loaded as `keeper`, `calls` calls per instance.
+async fn keeper(calls: u32) -> seam::runtime::Runtime {
+    let rt = runtime(None, 10);
+    let limits =
+        LIMITS.replace("log-bytes = 1000\n", &format!("log-bytes = 1000\ncalls-per-instance = {calls}\n"));
+    rt.load(hostile("keeper", &limits), &Default::default()).await.expect("hostile loads");
+    rt
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_only_as_many_calls_as_the_manifest_allows() {
-    let rt = runtime(None, 10);
-    let limits = LIMITS.replace("log-bytes = 1000\n", "log-bytes = 1000\ncalls-per-instance = 3\n");
-    rt.load(hostile("keeper", &limits), &Default::default()).await.expect("hostile loads");
+    let rt = keeper(3).await;
     let call = async |text: &str| reason(&route(&rt, "keeper", text).await);
     assert_eq!(call("remember:secret").await, "remembered");
     assert_eq!(call("recall").await, "recalled:Some(\"secret\")", "the second call reuses the instance");
@@ -146,17 +153,24 @@ impl std::io::Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures this thread's INFO-level logs until the guard is dropped.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 // Current-thread runtime: the plugin call runs on this thread, under this subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn log_lines_are_tagged_and_past_the_budget_dropped() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
     let rt = setup(10).await;
     // 100 lines of 100 bytes against a 1000-byte budget.
     assert_eq!(reason(&route(&rt, "bad", "log:100").await), "logged 100");
@@ -172,19 +186,10 @@ async fn log_lines_are_tagged_and_past_the_budget_dropped() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_reused_instance_gets_each_calls_log_budget_afresh() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let rt = runtime(None, 10);
-    let limits = LIMITS.replace("log-bytes = 1000\n", "log-bytes = 1000\ncalls-per-instance = 3\n");
-    rt.load(hostile("keeper", &limits), &Default::default()).await.expect("hostile loads");
-    // 8 lines of 100 bytes fit the 1,000-byte budget once; three calls on one instance
-    // would drop lines if a call inherited what its predecessor spent.
+    let (captured, _guard) = Captured::install();
+    let rt = keeper(3).await;
+    // 8 lines of 100 bytes fit the 1,000-byte budget once; the second call on the same
+    // instance would drop lines if it inherited what its predecessor spent.
     assert_eq!(reason(&route(&rt, "keeper", "remember:same").await), "remembered");
     for _ in 0..2 {
         assert_eq!(reason(&route(&rt, "keeper", "log:8").await), "logged 8");
