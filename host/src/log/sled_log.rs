@@ -1,14 +1,25 @@
 //! [`SledLog`]: the event log in an embedded sled tree, with group commit.
 //!
 //! One tree holds both the events (`e` + offset, big-endian, so keys sort by offset) and
-//! the dedup keys (`k` + key -> offset). Both are written in one atomic sled batch, so an
-//! event and its key are durable together or not at all. Each stored value is one byte of
-//! [`Origin`] followed by the JSON envelope, so a rebuild can skip inputs without parsing.
+//! the dedup keys (`k` + key -> offset). Each stored event is one byte of [`Origin`] (so a
+//! rebuild can skip inputs without parsing), the JSON envelope, and, for an event with a
+//! dedup key, that key followed by its length (`u32`, big-endian) and the byte
+//! [`KEYED`], so the dedup index can be repaired from the events themselves.
 //!
 //! Appends go to a single writer thread. It takes every request waiting in its queue (up to
-//! a bound), writes them as one batch, fsyncs once, and only then answers each caller:
-//! many webhooks share one fsync, so durability does not cost throughput. Being the only
-//! writer also makes the dedup check race-free.
+//! a bound), writes them, fsyncs once, and only then answers each caller: many webhooks
+//! share one fsync, so durability does not cost throughput. Being the only writer also
+//! makes the dedup check race-free.
+//!
+//! The writer inserts key by key, not in one atomic `sled::Batch`: sled guards every batch
+//! with one lock for the whole process, so while a batch is written no other tree of any
+//! database can be read or written, and the batch waits for every fsync in progress. That
+//! lock held the processor back for a third of its time (docs/benchmarks.md, session 17).
+//! Atomicity is not lost where it matters: sled recovers a prefix of its log after a crash
+//! (it stops at the first torn write), and each event is inserted before its dedup key, so
+//! a crash mid-batch leaves at most the last event without its key. [`SledLog::open`]
+//! restores such keys from the tail of the log ([`Writer::repair`]) before appending. No
+//! event of an unfinished batch was acknowledged; a retry of one is recognised as before.
 
 use super::now_ms;
 use super::{Appended, BoxFuture, Envelope, EventLog, LogError, NewEvent, Offset, Origin};
@@ -18,6 +29,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 const EVENT_PREFIX: u8 = b'e';
 const KEY_PREFIX: u8 = b'k';
+/// Last byte of a stored event that carries its dedup key (an envelope ends in `}`).
+const KEYED: u8 = 0xFF;
 
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -85,9 +98,33 @@ fn origin_byte(origin: Origin) -> u8 {
     }
 }
 
+/// A stored event's JSON envelope and the dedup key stored with it, if any.
+fn split(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let body = value.get(1..)?;
+    let Some((&KEYED, rest)) = body.split_last() else { return Some((body, None)) };
+    let at = rest.len().checked_sub(4)?;
+    let len = u32::from_be_bytes(rest.get(at..)?.try_into().ok()?) as usize;
+    let json_len = at.checked_sub(len)?;
+    Some((rest.get(..json_len)?, Some(rest.get(json_len..at)?)))
+}
+
+/// The stored form of an event: origin byte, envelope, and its dedup key (see the module
+/// docs).
+fn stored(origin: Origin, envelope: &Envelope, key: Option<&[u8]>) -> Result<Vec<u8>, LogError> {
+    let mut value = vec![origin_byte(origin)];
+    serde_json::to_writer(&mut value, envelope)
+        .map_err(|e| LogError::Corrupt { offset: envelope.offset, reason: e.to_string() })?;
+    if let Some(key) = key {
+        value.extend_from_slice(key);
+        value.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        value.push(KEYED);
+    }
+    Ok(value)
+}
+
 fn decode(offset: Offset, value: &[u8]) -> Result<Envelope, LogError> {
     let corrupt = |reason: String| LogError::Corrupt { offset, reason };
-    let json = value.get(1..).ok_or_else(|| corrupt("empty entry".into()))?;
+    let (json, _) = split(value).ok_or_else(|| corrupt("empty or truncated entry".into()))?;
     let envelope: Envelope = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
     if envelope.v > super::ENVELOPE_VERSION {
         return Err(corrupt(format!("envelope version {} is newer than this seam", envelope.v)));
@@ -115,6 +152,7 @@ impl SledLog {
         let (head_tx, head) = watch::channel(last);
         let (queue, rx) = mpsc::channel(1024);
         let writer = Writer { db: db.clone(), tree: tree.clone(), next: last + 1, head: head_tx, options };
+        writer.repair()?;
         let writer = std::thread::Builder::new()
             .name("seam-log-writer".into())
             .spawn(move || writer.run(rx))
@@ -250,27 +288,32 @@ impl Writer {
 
     fn write(&mut self, requests: Vec<Request>) {
         let start = self.next;
-        let mut batch = sled::Batch::default();
         let mut answers: Vec<Result<Vec<Appended>, LogError>> = Vec::with_capacity(requests.len());
         // Keys written in this batch, which the tree does not show yet.
         let mut fresh: HashMap<Vec<u8>, Offset> = HashMap::new();
+        let mut pending = Vec::new();
         for request in &requests {
             match self.encode(&request.events, &mut fresh) {
-                Ok((pending, appended)) => {
-                    for p in pending {
-                        if let Some(key) = p.key {
-                            batch.insert(key, &p.offset.to_be_bytes());
-                        }
-                        batch.insert(&event_key(p.offset), p.value);
-                    }
+                Ok((events, appended)) => {
+                    pending.extend(events);
                     answers.push(Ok(appended));
                 }
                 Err(e) => answers.push(Err(e)),
             }
         }
-        let result = self.tree.apply_batch(batch).and_then(|()| {
-            if self.options.fsync && self.next > start { self.db.flush().map(|_| ()) } else { Ok(()) }
-        });
+        // Each event before its dedup key (see the module docs).
+        let result = pending
+            .into_iter()
+            .try_for_each(|p| {
+                self.tree.insert(event_key(p.offset), p.value)?;
+                if let Some(key) = p.key {
+                    self.tree.insert(key, &p.offset.to_be_bytes())?;
+                }
+                Ok(())
+            })
+            .and_then(|()| {
+                if self.options.fsync && self.next > start { self.db.flush().map(|_| ()) } else { Ok(()) }
+            });
         match result {
             Ok(()) => {
                 if self.next > start {
@@ -281,9 +324,8 @@ impl Writer {
                 }
             }
             Err(e) => {
-                // Nothing of this batch is acknowledged. Offsets are re-read from the tree so
-                // that a partially applied batch (not possible with sled's atomic batches,
-                // but cheap to guard against) never leaves a gap.
+                // Nothing of this batch is acknowledged, but part of it may be stored: go on
+                // after what is (offsets stay dense), with the dedup keys of what is restored.
                 tracing::error!(error = %e, "event log write failed");
                 self.next = self
                     .tree
@@ -292,11 +334,31 @@ impl Writer {
                     .and_then(Result::ok)
                     .and_then(|(k, _)| offset_of(&k))
                     .map_or(1, |o| o + 1);
+                if let Err(e) = self.repair() {
+                    tracing::error!(error = %e, "cannot repair the dedup keys after a failed write");
+                }
                 for request in requests {
                     let _ = request.reply.send(Err(LogError::Storage(e.to_string())));
                 }
             }
         }
+    }
+
+    /// Restores the dedup keys of the last events, which a crash (or a failed write) may
+    /// have stored without them: the tail of one batch at most, since a batch is durable
+    /// before the next begins.
+    fn repair(&self) -> Result<(), LogError> {
+        let tail = self.tree.range(event_key(0)..=event_key(Offset::MAX)).rev();
+        for item in tail.take(self.options.max_batch_events.max(1)) {
+            let (key, value) = item?;
+            let Some(dedup) = split(&value).and_then(|(_, key)| key) else { continue };
+            let offset = offset_of(&key).unwrap_or(0);
+            if self.tree.get(dedup)?.is_none() {
+                tracing::warn!(offset, "restoring the dedup key of an event written before a crash");
+                self.tree.insert(dedup, &offset.to_be_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// Assigns offsets to one request's events, skipping retries. A request is all or
@@ -341,9 +403,7 @@ impl Writer {
                 conversation: event.conversation.clone(),
                 payload: event.payload.clone(),
             };
-            let mut value = vec![origin_byte(event.origin)];
-            serde_json::to_writer(&mut value, &envelope)
-                .map_err(|e| LogError::Corrupt { offset, reason: e.to_string() })?;
+            let value = stored(event.origin, &envelope, key.as_deref())?;
             if let Some(k) = &key {
                 local.insert(k.clone(), offset);
             }
@@ -369,6 +429,18 @@ mod tests {
         e.channel = Some(channel.into());
         e.external_id = external.map(str::to_owned);
         e
+    }
+
+    /// Opens the database at `dir` again. The log's writer holds it until it sees the log
+    /// dropped: wait for sled's file lock rather than race it.
+    async fn reopen(dir: &std::path::Path) -> sled::Db {
+        for _ in 0..100 {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => return db,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        sled::Config::new().path(dir).open().expect("cannot reopen the log")
     }
 
     fn temp() -> (sled::Db, SledLog) {
@@ -437,19 +509,7 @@ mod tests {
             assert_eq!(offsets, (1..=200).collect::<Vec<_>>(), "dense, no offset twice");
             log.commit("reader", 150).unwrap();
         }
-        // The log's group-commit task holds the database until it sees the log dropped: wait
-        // for sled's file lock rather than race it.
-        let mut tries = 0;
-        let db = loop {
-            match sled::Config::new().path(&dir).open() {
-                Ok(db) => break db,
-                Err(_) if tries < 100 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot reopen the log: {e}"),
-            }
-        };
+        let db = reopen(&dir).await;
         let log = SledLog::open(&db, SledLogOptions::default()).unwrap();
         assert_eq!(log.head(), 200);
         assert_eq!(log.committed("reader").unwrap(), 150);
@@ -461,6 +521,70 @@ mod tests {
             log.read(0, 1000).unwrap().iter().find(|e| e.external_id.as_deref() == Some("7")).unwrap().offset;
         assert_eq!(again[0], Appended { offset: seven, duplicate: true });
         assert_eq!(again[1], Appended { offset: 201, duplicate: false });
+        drop(log);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stored_events_carry_their_dedup_key_and_older_ones_still_decode() {
+        let envelope = Envelope {
+            v: crate::log::ENVELOPE_VERSION,
+            offset: 7,
+            id: "01J".into(),
+            time: 1,
+            kind: "message.received".into(),
+            origin: Origin::Input,
+            channel: Some("tg".into()),
+            external_id: Some("42".into()),
+            customer: None,
+            conversation: None,
+            payload: RawValue::from_string("{}".into()).unwrap(),
+        };
+        let keyed = stored(Origin::Input, &envelope, Some(b"ktg\0x\x0042")).unwrap();
+        assert_eq!(split(&keyed).unwrap().1, Some(&b"ktg\0x\x0042"[..]));
+        assert_eq!(decode(7, &keyed).unwrap().external_id.as_deref(), Some("42"));
+        // Written before keys were stored with events: origin byte and envelope only.
+        let plain = stored(Origin::Input, &envelope, None).unwrap();
+        assert_eq!(split(&plain).unwrap().1, None);
+        assert_eq!(decode(7, &plain).unwrap().offset, 7);
+        // A cut-off entry is an error naming the offset, not a panic.
+        for broken in [&keyed[..keyed.len() - 3], &[b'i', KEYED][..], &[][..]] {
+            let error = decode(7, broken).unwrap_err().to_string();
+            assert!(error.contains('7'), "{error}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_stored_without_its_dedup_key_gets_it_back_at_open() {
+        let dir = std::env::temp_dir().join(format!("seam-log-repair-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = {
+            let db = sled::Config::new().path(&dir).open().unwrap();
+            let log = SledLog::open(&db, SledLogOptions::default()).unwrap();
+            let mut keyed = event("api", None, "b");
+            keyed.idempotency_key = Some("caller\0k1".into());
+            let appended = log.append(vec![event("tg", Some("1"), "a"), keyed]).await.unwrap();
+            // What a crash between the last event and its key leaves: the keys are gone.
+            for key in ["tg\0message.received\x001", "key\0caller\0k1"] {
+                assert!(log.inner.tree.remove(dedup_key(key)).unwrap().is_some(), "{key}");
+            }
+            db.flush().unwrap();
+            appended
+        };
+        let db = reopen(&dir).await;
+        let log = SledLog::open(&db, SledLogOptions::default()).unwrap();
+        let mut keyed = event("api", None, "b");
+        keyed.idempotency_key = Some("caller\0k1".into());
+        let retried = log.append(vec![event("tg", Some("1"), "a"), keyed]).await.unwrap();
+        assert_eq!(
+            retried,
+            [
+                Appended { offset: first[0].offset, duplicate: true },
+                Appended { offset: first[1].offset, duplicate: true }
+            ]
+        );
+        assert_eq!(log.head(), 2, "nothing appended twice");
         drop(log);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
