@@ -25,7 +25,6 @@ pub fn rebuild(data_dir: &Path) -> Result<()> {
     let db = open(&db_path)?;
     let views_db = open(&data_dir.join("views"))?;
     let log = SledLog::open(&db, SledLogOptions::default())?;
-    let views = Views::open(&views_db, "views")?;
     let head = log.head();
     let bar = ProgressBar::new(head);
     bar.set_style(
@@ -36,6 +35,7 @@ pub fn rebuild(data_dir: &Path) -> Result<()> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
+    let views = Views::open(&views_db, "views")?.emptied()?;
     let applied = seam::pipeline::rebuild(&log, &views, |done, _| bar.set_position(done))?;
     bar.finish();
     views_db.flush()?;

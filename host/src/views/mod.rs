@@ -104,6 +104,7 @@ impl Changes {
 /// process and clone it (see [`places`]).
 #[derive(Clone)]
 pub struct Views {
+    db: sled::Db,
     tree: sled::Tree,
     places: std::sync::Arc<places::Places>,
 }
@@ -142,7 +143,26 @@ pub enum Order {
 impl Views {
     /// Opens tree `name` of `db`.
     pub fn open(db: &sled::Db, name: &str) -> Result<Self, ViewError> {
-        Ok(Views { tree: db.open_tree(name)?, places: Default::default() })
+        Ok(Views { db: db.clone(), tree: db.open_tree(name)?, places: Default::default() })
+    }
+
+    /// This store, emptied (before a rebuild). If this is its only handle, the tree is
+    /// dropped and created anew, which frees its pages in one go: removing key by key, as
+    /// [`Views::clear`] does and as this falls back to while clones exist, costs ~1 µs per
+    /// key, over a second for the views of 100,000 customers.
+    pub fn emptied(self) -> Result<Views, ViewError> {
+        // Every clone of the store (a unit of work holds one too) shares `places`.
+        if std::sync::Arc::strong_count(&self.places) > 1 {
+            self.clear()?;
+            return Ok(self);
+        }
+        let Views { db, tree, places } = self;
+        let name = tree.name();
+        // sled invalidates the handles of a dropped tree: this was the last one.
+        drop(tree);
+        db.drop_tree(&name)?;
+        places.clear();
+        Ok(Views { tree: db.open_tree(&name)?, db, places })
     }
 
     /// The underlying tree (for the unit of work and rebuilds).
@@ -551,4 +571,34 @@ fn sort_page(entries: &mut Vec<Entry>, limit: usize, order: Order) {
     }
     entries.dedup_by_key(|e| e.offset);
     entries.truncate(limit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(views: &Views) {
+        let mut changes = Changes::default();
+        changes.insert(b"c\0cus_1".to_vec(), b"record".to_vec());
+        views.apply(changes).unwrap();
+        views.set_format(FORMAT).unwrap();
+    }
+
+    #[test]
+    fn emptied_drops_a_tree_no_one_else_holds_and_clears_a_shared_one() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        written(&views);
+        let shared = views.clone();
+        let views = views.emptied().unwrap();
+        assert!(shared.dump().unwrap().is_empty(), "a clone sees the store emptied");
+        drop(shared);
+        written(&views);
+        let views = views.emptied().unwrap();
+        assert!(views.dump().unwrap().is_empty());
+        assert_eq!(views.format().unwrap(), 0);
+        // The new tree is the one the database has under that name.
+        written(&views);
+        assert_eq!(Views::open(&db, "views").unwrap().dump().unwrap().len(), 2);
+    }
 }
