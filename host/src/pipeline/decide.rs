@@ -196,11 +196,11 @@ impl<'a> Decider<'a> {
             }
             commands::UPDATE => {
                 let command = parse!(UpdateAttributes);
-                let Some(owner) = self.unit.owner(&command.customer)? else {
+                let Some(owner) = self.unit.owner(&command.customer)?.map(|o| o.id.clone()) else {
                     return self.reject(format!("customer {} does not exist", command.customer));
                 };
                 self.emit(Effect::AttributesSet {
-                    customer: owner.id,
+                    customer: owner,
                     set: command.set,
                     removed: command.remove,
                 })?;
@@ -298,23 +298,27 @@ impl<'a> Decider<'a> {
     }
 
     fn owner_id(&mut self, id: &str) -> Result<String, ViewError> {
-        Ok(self.unit.owner(id)?.map_or_else(|| id.to_owned(), |o| o.id))
+        Ok(self.unit.owner(id)?.map_or_else(|| id.to_owned(), |o| o.id.clone()))
     }
 
     pub(super) fn open_conversation(&mut self, home: &str) -> Result<Option<String>, ViewError> {
-        Ok(self.unit.owner(home)?.and_then(|o| o.open_conversation))
+        Ok(self.unit.owner(home)?.and_then(|o| o.open_conversation.clone()))
     }
 
     /// The conversation a customer message belongs to: the open one, a recently resolved
     /// one reopened, or a new one.
     fn thread(&mut self, ctx: &Context, owner: &str) -> Result<String, ViewError> {
-        let record = self.unit.owner(owner)?.unwrap_or_default();
-        if let Some(open) = &record.open_conversation
-            && self.unit.conversation(open)?.is_some_and(|c| c.status != Status::Resolved)
+        let (open, last) = self
+            .unit
+            .owner(owner)?
+            .map(|o| (o.open_conversation.clone(), o.last_conversation.clone()))
+            .unwrap_or_default();
+        if let Some(open) = open
+            && self.unit.conversation(&open)?.is_some_and(|c| c.status != Status::Resolved)
         {
-            return Ok(open.clone());
+            return Ok(open);
         }
-        if let Some(last) = &record.last_conversation {
+        if let Some(last) = &last {
             let window = ctx.reopen_window_ms;
             if let Some(c) = self.unit.conversation(last)?
                 && c.status == Status::Resolved
@@ -411,8 +415,8 @@ impl<'a> Decider<'a> {
                 home
             }
             (Some(a), Some(b)) => {
-                let owner_a = self.unit.owner(&a)?.unwrap_or_default();
-                let owner_b = self.unit.owner(&b)?.unwrap_or_default();
+                let owner_a = self.unit.owner(&a)?.cloned().unwrap_or_default();
+                let owner_b = self.unit.owner(&b)?.cloned().unwrap_or_default();
                 if owner_a.id != owner_b.id {
                     let (into, from) = self.survivor(ctx, owner_a, owner_b)?;
                     match self.check_merge(ctx, &into, &from)? {
@@ -434,7 +438,7 @@ impl<'a> Decider<'a> {
     /// Links `identity` to customer `home`, unless the customer's group already holds the
     /// kind's limit.
     fn link(&mut self, ctx: &Context, home: &str, identity: &Key, reason: &str) -> Result<(), ViewError> {
-        let owner = self.unit.owner(home)?.unwrap_or_default();
+        let owner = self.unit.owner(home)?.cloned().unwrap_or_default();
         let group = self.group(&owner)?;
         if let Some(limit) = ctx.rules.limit(identity.kind())
             && Self::count_kind(&group, identity.kind()) >= limit
@@ -524,10 +528,10 @@ impl<'a> Decider<'a> {
     }
 
     fn merge_command(&mut self, ctx: &Context, command: &Merge) -> Result<Option<String>, ViewError> {
-        let Some(into) = self.unit.owner(&command.customer)? else {
+        let Some(into) = self.unit.owner(&command.customer)?.cloned() else {
             return self.reject(format!("customer {} does not exist", command.customer));
         };
-        let Some(from) = self.unit.owner(&command.other)? else {
+        let Some(from) = self.unit.owner(&command.other)?.cloned() else {
             return self.reject(format!("customer {} does not exist", command.other));
         };
         if into.id == from.id {
@@ -542,7 +546,7 @@ impl<'a> Decider<'a> {
     }
 
     fn unmerge_command(&mut self, command: &Unmerge) -> Result<Option<String>, ViewError> {
-        let Some(owner) = self.unit.owner(&command.customer)? else {
+        let Some(owner) = self.unit.owner(&command.customer)?.cloned() else {
             return self.reject(format!("customer {} does not exist", command.customer));
         };
         let target = match (&command.restore, &command.identity) {

@@ -112,18 +112,18 @@ impl Decider<'_> {
             let Some(c) = self.unit.conversation(id)?.cloned() else {
                 return self.reject(format!("conversation {id} does not exist"));
             };
-            let owner = self.unit.owner(&c.customer)?;
+            let owner = self.unit.owner(&c.customer)?.cloned();
             conversation = Some(c);
             owner
         } else if let Some(id) = &command.customer {
-            self.unit.owner(id)?
+            self.unit.owner(id)?.cloned()
         } else if let Some(identity) = &command.identity {
             let key = match ctx.normalizer.parse(identity) {
                 Ok(key) => key,
                 Err(reason) => return self.reject(format!("identity {identity}: {reason}")),
             };
             let home = self.resolve_or_create(&key, "first contact: an outbound message")?;
-            self.unit.owner(&home)?
+            self.unit.owner(&home)?.cloned()
         } else {
             return self.reject("name the recipient: `customer`, `identity` or a conversation");
         };

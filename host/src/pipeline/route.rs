@@ -82,7 +82,7 @@ impl Decider<'_> {
         event: Option<types::Event>,
         channel: Option<&str>,
     ) -> Result<routing::RouteContext, ViewError> {
-        let record = self.unit.owner(&c.customer)?.unwrap_or_default();
+        let record = self.unit.owner(&c.customer)?.cloned().unwrap_or_default();
         let group = self.group(&record)?;
         let identities = group
             .iter()
@@ -403,8 +403,8 @@ impl Decider<'_> {
         }
         match command.status {
             Some(Status::Open) if c.status == Status::Resolved => {
-                let owner = self.unit.owner(&c.customer)?.unwrap_or_default();
-                if let Some(open) = owner.open_conversation.filter(|o| *o != c.id) {
+                let open = self.unit.owner(&c.customer)?.and_then(|o| o.open_conversation.clone());
+                if let Some(open) = open.filter(|o| *o != c.id) {
                     return self
                         .reject(format!("the customer's conversation {open} is open; reopen one at a time"));
                 }
