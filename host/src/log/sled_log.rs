@@ -13,12 +13,13 @@
 //!
 //! The writer inserts key by key, not in one atomic `sled::Batch`: sled guards every batch
 //! with one lock for the whole process, so while a batch is written no other tree of any
-//! database can be read or written, and the batch waits for every fsync in progress. That
-//! lock held the processor back for a third of its time (docs/benchmarks.md, session 17).
+//! database can be read or written, and the batch waits for every fsync in progress. While
+//! the log wrote, the processor could not read: under load it used half a core and fell
+//! behind (docs/benchmarks.md, session 17).
 //! Atomicity is not lost where it matters: sled recovers a prefix of its log after a crash
 //! (it stops at the first torn write), and each event is inserted before its dedup key, so
 //! a crash mid-batch leaves at most the last event without its key. [`SledLog::open`]
-//! restores such keys from the tail of the log ([`Writer::repair`]) before appending. No
+//! restores such keys from the tail of the log (`Writer::repair`) before appending. No
 //! event of an unfinished batch was acknowledged; a retry of one is recognised as before.
 
 use super::now_ms;
@@ -325,7 +326,8 @@ impl Writer {
             }
             Err(e) => {
                 // Nothing of this batch is acknowledged, but part of it may be stored: go on
-                // after what is (offsets stay dense), with the dedup keys of what is restored.
+                // after the last stored event (offsets stay dense) and restore the dedup keys
+                // of the stored events that lack them.
                 tracing::error!(error = %e, "event log write failed");
                 self.next = self
                     .tree
