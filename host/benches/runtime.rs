@@ -81,9 +81,9 @@ async fn run() {
     single.manifest.name = "single-use-router".into();
     single.manifest.limits.calls_per_instance = 1;
     rt.load(single, &BTreeMap::new()).await.expect("single-use router");
+    let policies = [("keyword-router", "reused instances"), ("single-use-router", "single-use instances")];
     let ctx = seam::samples::message_context("Здравствуйте, у меня проблема с доступом к личному кабинету");
-    for (name, how) in [("keyword-router", "reused instances"), ("single-use-router", "single-use instances")]
-    {
+    for (name, how) in policies {
         for _ in 0..2_000 {
             rt.route(name, &ctx).await.expect("warm-up").expect("decision");
         }
@@ -176,8 +176,7 @@ async fn run() {
     }
 
     // route(): throughput with concurrent callers.
-    for (name, how) in [("keyword-router", "reused instances"), ("single-use-router", "single-use instances")]
-    {
+    for (name, how) in policies {
         let calls = 100_000;
         let started = Instant::now();
         let mut tasks = Vec::new();

@@ -196,7 +196,7 @@ impl<'a> Decider<'a> {
             }
             commands::UPDATE => {
                 let command = parse!(UpdateAttributes);
-                let Some(owner) = self.unit.owner(&command.customer)?.map(|o| o.id.clone()) else {
+                let Some(owner) = self.unit.owner_id(&command.customer)? else {
                     return self.reject(format!("customer {} does not exist", command.customer));
                 };
                 self.emit(Effect::AttributesSet {
@@ -298,7 +298,7 @@ impl<'a> Decider<'a> {
     }
 
     fn owner_id(&mut self, id: &str) -> Result<String, ViewError> {
-        Ok(self.unit.owner(id)?.map_or_else(|| id.to_owned(), |o| o.id.clone()))
+        Ok(self.unit.owner_id(id)?.unwrap_or_else(|| id.to_owned()))
     }
 
     pub(super) fn open_conversation(&mut self, home: &str) -> Result<Option<String>, ViewError> {

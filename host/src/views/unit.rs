@@ -178,6 +178,11 @@ impl Unit {
         }
     }
 
+    /// The id of the surviving customer that `id` is shown as.
+    pub fn owner_id(&mut self, id: &str) -> Result<Option<String>, ViewError> {
+        Ok(self.owner(id)?.map(|o| o.id.clone()))
+    }
+
     /// The home customer of a normalized identity.
     pub fn identity_home(&mut self, identity: &str) -> Result<Option<String>, ViewError> {
         if let Some(home) = self.identities.get(identity) {
@@ -344,7 +349,7 @@ impl Unit {
             record.last_assigned = Some(at);
             self.dirty_agents.insert(agent.clone());
         }
-        let owner = self.owner(&customer)?.map(|o| o.id.clone()).unwrap_or(customer);
+        let owner = self.owner_id(&customer)?.unwrap_or(customer);
         if let Some(record) = self.customer_mut(&owner)? {
             record.last_agent = Some(agent);
         }
@@ -610,7 +615,7 @@ impl Unit {
                 let queue = c.queue.clone();
                 c.settle_wait(queue.as_deref(), *at);
                 let customer = c.customer.clone();
-                if let Some(owner) = self.owner(&customer)?.map(|o| o.id.clone())
+                if let Some(owner) = self.owner_id(&customer)?
                     && let Some(record) = self.customer_mut(&owner)?
                 {
                     record.open_conversation = Some(conversation.clone());
@@ -623,7 +628,7 @@ impl Unit {
                 c.updated_at = *at;
                 c.settle_wait(None, *at);
                 let customer = c.customer.clone();
-                let owner = self.owner(&customer)?.map(|o| o.id.clone());
+                let owner = self.owner_id(&customer)?;
                 for id in [Some(customer), owner].into_iter().flatten() {
                     if let Some(record) = self.customer_mut(&id)?
                         && record.open_conversation.as_ref() == Some(conversation)
