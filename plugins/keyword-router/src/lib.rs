@@ -28,46 +28,74 @@ pub fn check_rules(rules: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The queue of the first rule in `rules` with a keyword in `text`, and that keyword.
-///
-/// Both are normalized once; keywords are then compared as slices, without allocating per
-/// keyword (the router runs for every message, on a fresh instance each time). A keyword
-/// matches a word that starts with it, or, if it has a space, the phrase anywhere.
-pub fn first_match(rules: &str, text: &str) -> Result<Option<(String, String)>, String> {
-    check_rules(rules)?;
-    let rules = normalize(rules);
-    let text = normalize(text);
-    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    for line in rules.lines() {
-        let line = line.trim();
-        let Some((queue, keywords)) = line.split_once(':').filter(|_| !line.starts_with('#')) else {
-            continue;
-        };
-        for keyword in keywords.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            let hit = if keyword.contains(' ') {
-                text.contains(keyword)
-            } else {
-                words.iter().any(|w| w.starts_with(keyword))
+/// Parsed rules: each queue with its keywords, normalized, in the order written.
+pub struct Rules(Vec<(String, Vec<String>)>);
+
+impl Rules {
+    /// Checks and normalizes `rules` (see [`check_rules`]).
+    pub fn parse(rules: &str) -> Result<Rules, String> {
+        check_rules(rules)?;
+        let mut parsed = Vec::new();
+        for line in normalize(rules).lines().map(str::trim) {
+            let Some((queue, keywords)) = line.split_once(':').filter(|_| !line.starts_with('#')) else {
+                continue;
             };
-            if hit {
-                return Ok(Some((queue.trim().to_owned(), keyword.to_owned())));
+            let keywords = keywords.split(',').map(str::trim).filter(|k| !k.is_empty());
+            parsed.push((queue.trim().to_owned(), keywords.map(str::to_owned).collect()));
+        }
+        Ok(Rules(parsed))
+    }
+
+    /// The queue of the first rule with a keyword in `text`, and that keyword.
+    ///
+    /// A keyword matches a word that starts with it, or, if it has a space, the phrase
+    /// anywhere. The text is normalized once; keywords are compared as slices.
+    pub fn first_match(&self, text: &str) -> Option<(&str, &str)> {
+        let text = normalize(text);
+        let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        for (queue, keywords) in &self.0 {
+            for keyword in keywords {
+                let hit = if keyword.contains(' ') {
+                    text.contains(keyword.as_str())
+                } else {
+                    words.iter().any(|w| w.starts_with(keyword.as_str()))
+                };
+                if hit {
+                    return Some((queue, keyword));
+                }
             }
         }
+        None
     }
-    Ok(None)
+}
+
+/// The queue of the first rule in `rules` with a keyword in `text`, and that keyword.
+pub fn first_match(rules: &str, text: &str) -> Result<Option<(String, String)>, String> {
+    let rules = Rules::parse(rules)?;
+    Ok(rules.first_match(text).map(|(q, k)| (q.to_owned(), k.to_owned())))
+}
+
+/// The rules from config, parsed by the first call on this instance. Config is fixed for an
+/// instance's life (a plugin version is loaded per config, and a swap starts fresh
+/// instances), and the manifest lets an instance serve many calls, so later calls skip
+/// reading and normalizing the rules (most of the router's work per message). Only config
+/// is kept here, never anything from a customer.
+fn rules() -> &'static Result<Rules, String> {
+    static RULES: std::sync::OnceLock<Result<Rules, String>> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| Rules::parse(&config::get("rules").unwrap_or_default()))
 }
 
 struct KeywordRouter;
 
 impl Router for KeywordRouter {
     fn route(context: RouteContext) -> Result<Decision, String> {
-        let rules = config::get("rules").unwrap_or_default();
+        let rules = rules().as_ref().map_err(Clone::clone)?;
         let text = context.text().unwrap_or_default();
         let mut decision = context.start();
-        match first_match(&rules, text)? {
+        match rules.first_match(text) {
             Some((queue, keyword)) => {
-                if decision.queue.as_ref() != Some(&queue) {
-                    decision.queue = Some(queue);
+                if decision.queue.as_deref() != Some(queue) {
+                    decision.queue = Some(queue.to_owned());
                     decision.agent = None;
                 }
                 decision.tag(&format!("keyword:{keyword}"));

@@ -604,7 +604,11 @@ impl Connector for WebhookConnector {
     }
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, WebhookError> {
-        handle(&request, &FieldMap::from_config(), config::secret("secret").as_deref())
+        // Config is fixed for an instance's life and the manifest lets an instance serve many
+        // calls, so the eleven lookups are made by its first call only.
+        static FIELDS: std::sync::OnceLock<FieldMap> = std::sync::OnceLock::new();
+        let fields = FIELDS.get_or_init(FieldMap::from_config);
+        handle(&request, fields, config::secret("secret").as_deref())
     }
 
     fn send(message: OutboundMessage) -> DeliveryResult {
