@@ -7,7 +7,6 @@
 //! durable consumers. [`SledLog`] is the embedded default.
 
 mod sled_log;
-mod stored;
 
 pub use sled_log::{SledLog, SledLogOptions};
 

@@ -1,30 +1,37 @@
 //! [`SledLog`]: the event log in an embedded sled tree, with group commit.
 //!
-//! One tree holds the events, in groups, and the dedup keys; [`stored`] has the layout.
+//! One tree holds both the events (`e` + offset, big-endian, so keys sort by offset) and
+//! the dedup keys (`k` + key -> offset). Each stored event is one byte of [`Origin`] (so a
+//! rebuild can skip inputs without parsing), the JSON envelope, and, for an event with a
+//! dedup key, that key followed by its length (`u32`, big-endian) and the byte
+//! [`KEYED`], so the dedup index can be repaired from the events themselves.
 //!
 //! Appends go to a single writer thread. It takes every request waiting in its queue (up to
 //! a bound), writes them, fsyncs once, and only then answers each caller: many webhooks
 //! share one fsync, so durability does not cost throughput. Being the only writer also
 //! makes the dedup check race-free.
 //!
-//! The writer inserts entry by entry, not in one atomic `sled::Batch`: sled guards every
-//! batch with one lock for the whole process, so while a batch is written no other tree of
-//! any database can be read or written, and the batch waits for every fsync in progress.
-//! While the log wrote, the processor could not read: under load it used half a core and
-//! fell behind (docs/benchmarks.md, session 17).
+//! The writer inserts key by key, not in one atomic `sled::Batch`: sled guards every batch
+//! with one lock for the whole process, so while a batch is written no other tree of any
+//! database can be read or written, and the batch waits for every fsync in progress. While
+//! the log wrote, the processor could not read: under load it used half a core and fell
+//! behind (docs/benchmarks.md, session 17).
 //! Atomicity is not lost where it matters: sled recovers a prefix of its log after a crash
-//! (it stops at the first torn write), each group is one insert, and its events' dedup keys
-//! are inserted after it, so a crash mid-batch leaves at most the last group without some
-//! of its keys. [`SledLog::open`] restores such keys from the tail of the log
-//! (`Writer::repair`) before appending. No event of an unfinished batch was acknowledged; a
-//! retry of one is recognised as before.
+//! (it stops at the first torn write), and each event is inserted before its dedup key, so
+//! a crash mid-batch leaves at most the last event without its key. [`SledLog::open`]
+//! restores such keys from the tail of the log (`Writer::repair`) before appending. No
+//! event of an unfinished batch was acknowledged; a retry of one is recognised as before.
 
 use super::now_ms;
-use super::stored::{self, Group, decode, dedup_key, event_key, offset_of, split};
 use super::{Appended, BoxFuture, Envelope, EventLog, LogError, NewEvent, Offset, Origin};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
+
+const EVENT_PREFIX: u8 = b'e';
+const KEY_PREFIX: u8 = b'k';
+/// Last byte of a stored event that carries its dedup key (an envelope ends in `}`).
+const KEYED: u8 = 0xFF;
 
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -71,20 +78,64 @@ impl Drop for Inner {
     }
 }
 
-/// The entry holding `offset`: the last one starting at or before it.
-fn entry_at(tree: &sled::Tree, offset: Offset) -> Result<Option<(Offset, sled::IVec)>, LogError> {
-    let entry = tree.range(event_key(0)..=event_key(offset)).next_back().transpose()?;
-    Ok(entry.and_then(|(k, v)| Some((offset_of(&k)?, v))))
+fn event_key(offset: Offset) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = EVENT_PREFIX;
+    key[1..].copy_from_slice(&offset.to_be_bytes());
+    key
 }
 
-/// The offset of the last event in `tree`, 0 if none.
-fn last_offset(tree: &sled::Tree) -> Result<Offset, LogError> {
-    let Some((first, entry)) = entry_at(tree, Offset::MAX)? else { return Ok(0) };
-    let mut last = first;
-    for event in stored::events(first, &entry) {
-        last = event?.0;
+fn dedup_key(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(KEY_PREFIX);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn origin_byte(origin: Origin) -> u8 {
+    match origin {
+        Origin::Input => b'i',
+        Origin::Decision => b'd',
     }
-    Ok(last)
+}
+
+/// A stored event's JSON envelope and the dedup key stored with it, if any.
+fn split(value: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let body = value.get(1..)?;
+    let Some((&KEYED, rest)) = body.split_last() else { return Some((body, None)) };
+    let at = rest.len().checked_sub(4)?;
+    let len = u32::from_be_bytes(rest.get(at..)?.try_into().ok()?) as usize;
+    let json_len = at.checked_sub(len)?;
+    Some((rest.get(..json_len)?, Some(rest.get(json_len..at)?)))
+}
+
+/// The stored form of an event: origin byte, envelope, and its dedup key (see the module
+/// docs).
+fn stored(origin: Origin, envelope: &Envelope, key: Option<&[u8]>) -> Result<Vec<u8>, LogError> {
+    let mut value = vec![origin_byte(origin)];
+    serde_json::to_writer(&mut value, envelope)
+        .map_err(|e| LogError::Corrupt { offset: envelope.offset, reason: e.to_string() })?;
+    if let Some(key) = key {
+        value.extend_from_slice(key);
+        value.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        value.push(KEYED);
+    }
+    Ok(value)
+}
+
+fn decode(offset: Offset, value: &[u8]) -> Result<Envelope, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt { offset, reason };
+    let (json, _) = split(value).ok_or_else(|| corrupt("empty or truncated entry".into()))?;
+    let envelope: Envelope = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
+    if envelope.v > super::ENVELOPE_VERSION {
+        return Err(corrupt(format!("envelope version {} is newer than this seam", envelope.v)));
+    }
+    Ok(envelope)
+}
+
+fn offset_of(key: &[u8]) -> Option<Offset> {
+    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    Some(Offset::from_be_bytes(bytes))
 }
 
 impl SledLog {
@@ -93,7 +144,12 @@ impl SledLog {
     pub fn open(db: &sled::Db, options: SledLogOptions) -> Result<Self, LogError> {
         let tree = db.open_tree("log")?;
         let consumers = db.open_tree("log-consumers")?;
-        let last = last_offset(&tree)?;
+        let last = tree
+            .range(event_key(0)..=event_key(Offset::MAX))
+            .next_back()
+            .transpose()?
+            .and_then(|(k, _)| offset_of(&k))
+            .unwrap_or(0);
         let (head_tx, head) = watch::channel(last);
         let (queue, rx) = mpsc::channel(1024);
         let writer = Writer { db: db.clone(), tree: tree.clone(), next: last + 1, head: head_tx, options };
@@ -114,33 +170,25 @@ impl SledLog {
     ) -> Result<(Vec<Envelope>, Offset), LogError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut last = after;
-        let from = after.saturating_add(1);
-        // The group holding `from` may start before it.
-        let start = entry_at(&self.inner.tree, from)?.map_or(from, |(first, _)| first);
-        let wanted = origin.map(stored::origin_byte);
-        // Examine at most this many events of the other origin before returning, so a
+        let start = event_key(after.saturating_add(1));
+        let wanted = origin.map(origin_byte);
+        // Examine at most this many entries of the other origin before returning, so a
         // caller never waits on a scan of the whole log.
         let mut budget = limit.saturating_mul(64).max(4096);
-        'entries: for item in self.inner.tree.range(event_key(start)..=event_key(Offset::MAX)) {
-            let (key, entry) = item?;
-            let first = offset_of(&key).unwrap_or(last);
-            for event in stored::events(first, &entry) {
-                let (offset, event) = event?;
-                if offset < from {
-                    continue;
+        for item in self.inner.tree.range(start..=event_key(Offset::MAX)) {
+            let (key, value) = item?;
+            let offset = offset_of(&key).unwrap_or(last);
+            last = offset;
+            if wanted.is_some_and(|w| value.first() != Some(&w)) {
+                budget -= 1;
+                if budget == 0 {
+                    break;
                 }
-                last = offset;
-                if wanted.is_some_and(|w| event.first() != Some(&w)) {
-                    budget -= 1;
-                    if budget == 0 {
-                        break 'entries;
-                    }
-                    continue;
-                }
-                out.push(decode(offset, event)?);
-                if out.len() >= limit {
-                    break 'entries;
-                }
+                continue;
+            }
+            out.push(decode(offset, &value)?);
+            if out.len() >= limit {
+                break;
             }
         }
         Ok((out, last))
@@ -174,14 +222,10 @@ impl EventLog for SledLog {
     }
 
     fn get(&self, offset: Offset) -> Result<Option<Envelope>, LogError> {
-        let Some((first, entry)) = entry_at(&self.inner.tree, offset)? else { return Ok(None) };
-        for event in stored::events(first, &entry) {
-            let (at, event) = event?;
-            if at == offset {
-                return Ok(Some(decode(offset, event)?));
-            }
+        match self.inner.tree.get(event_key(offset))? {
+            Some(value) => Ok(Some(decode(offset, &value)?)),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     fn head(&self) -> Offset {
@@ -258,9 +302,19 @@ impl Writer {
                 Err(e) => answers.push(Err(e)),
             }
         }
-        let result = self.put(pending).and_then(|()| {
-            if self.options.fsync && self.next > start { self.db.flush().map(|_| ()) } else { Ok(()) }
-        });
+        // Each event before its dedup key (see the module docs).
+        let result = pending
+            .into_iter()
+            .try_for_each(|p| {
+                self.tree.insert(event_key(p.offset), p.value)?;
+                if let Some(key) = p.key {
+                    self.tree.insert(key, &p.offset.to_be_bytes())?;
+                }
+                Ok(())
+            })
+            .and_then(|()| {
+                if self.options.fsync && self.next > start { self.db.flush().map(|_| ()) } else { Ok(()) }
+            });
         match result {
             Ok(()) => {
                 if self.next > start {
@@ -275,11 +329,13 @@ impl Writer {
                 // after the last stored event (offsets stay dense) and restore the dedup keys
                 // of the stored events that lack them.
                 tracing::error!(error = %e, "event log write failed");
-                match last_offset(&self.tree) {
-                    Ok(last) => self.next = last + 1,
-                    // Unknown: go on after the whole batch rather than risk reusing an offset.
-                    Err(e) => tracing::error!(error = %e, "cannot read the end of the event log"),
-                }
+                self.next = self
+                    .tree
+                    .range(event_key(0)..=event_key(Offset::MAX))
+                    .next_back()
+                    .and_then(Result::ok)
+                    .and_then(|(k, _)| offset_of(&k))
+                    .map_or(1, |o| o + 1);
                 if let Err(e) = self.repair() {
                     tracing::error!(error = %e, "cannot repair the dedup keys after a failed write");
                 }
@@ -290,56 +346,18 @@ impl Writer {
         }
     }
 
-    /// Writes `pending` (at consecutive offsets) in groups, each before its events' dedup
-    /// keys (see the module docs).
-    fn put(&self, pending: Vec<Pending>) -> Result<(), sled::Error> {
-        let mut group: Option<Group> = None;
-        let mut keys = Vec::new();
-        for p in pending {
-            if group.as_ref().is_some_and(|g| !g.fits(p.offset, &p.value)) {
-                self.put_group(group.take(), &mut keys)?;
-            }
-            group.get_or_insert_with(|| Group::new(p.offset)).push(&p.value);
-            keys.extend(p.key.map(|key| (key, p.offset)));
-        }
-        self.put_group(group, &mut keys)
-    }
-
-    /// Writes one group, then the dedup keys of its events (taken from `keys`).
-    fn put_group(&self, group: Option<Group>, keys: &mut Vec<(Vec<u8>, Offset)>) -> Result<(), sled::Error> {
-        let Some(group) = group else { return Ok(()) };
-        let (key, entry) = group.into_entry();
-        self.tree.insert(key, entry)?;
-        for (key, offset) in keys.drain(..) {
-            self.tree.insert(key, &offset.to_be_bytes())?;
-        }
-        Ok(())
-    }
-
     /// Restores the dedup keys of the last events, which a crash (or a failed write) may
     /// have stored without them: the tail of one batch at most, since a batch is durable
     /// before the next begins.
     fn repair(&self) -> Result<(), LogError> {
-        let mut seen = 0;
-        for item in self.tree.range(event_key(0)..=event_key(Offset::MAX)).rev() {
-            let (key, entry) = item?;
-            for event in stored::events(offset_of(&key).unwrap_or(0), &entry) {
-                let (offset, event) = match event {
-                    Ok(event) => event,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot check the dedup keys of an entry");
-                        break;
-                    }
-                };
-                seen += 1;
-                let Some(dedup) = split(event).and_then(|(_, key)| key) else { continue };
-                if self.tree.get(dedup)?.is_none() {
-                    tracing::warn!(offset, "restoring the dedup key of an event written before a crash");
-                    self.tree.insert(dedup, &offset.to_be_bytes())?;
-                }
-            }
-            if seen >= self.options.max_batch_events.max(1) {
-                break;
+        let tail = self.tree.range(event_key(0)..=event_key(Offset::MAX)).rev();
+        for item in tail.take(self.options.max_batch_events.max(1)) {
+            let (key, value) = item?;
+            let Some(dedup) = split(&value).and_then(|(_, key)| key) else { continue };
+            let offset = offset_of(&key).unwrap_or(0);
+            if self.tree.get(dedup)?.is_none() {
+                tracing::warn!(offset, "restoring the dedup key of an event written before a crash");
+                self.tree.insert(dedup, &offset.to_be_bytes())?;
             }
         }
         Ok(())
@@ -387,8 +405,7 @@ impl Writer {
                 conversation: event.conversation.clone(),
                 payload: event.payload.clone(),
             };
-            let mut value = Vec::with_capacity(512);
-            stored::store(&mut value, event.origin, &envelope, key.as_deref())?;
+            let value = stored(event.origin, &envelope, key.as_deref())?;
             if let Some(k) = &key {
                 local.insert(k.clone(), offset);
             }
@@ -511,6 +528,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[test]
+    fn stored_events_carry_their_dedup_key_and_older_ones_still_decode() {
+        let envelope = Envelope {
+            v: crate::log::ENVELOPE_VERSION,
+            offset: 7,
+            id: "01J".into(),
+            time: 1,
+            kind: "message.received".into(),
+            origin: Origin::Input,
+            channel: Some("tg".into()),
+            external_id: Some("42".into()),
+            customer: None,
+            conversation: None,
+            payload: RawValue::from_string("{}".into()).unwrap(),
+        };
+        let keyed = stored(Origin::Input, &envelope, Some(b"ktg\0x\x0042")).unwrap();
+        assert_eq!(split(&keyed).unwrap().1, Some(&b"ktg\0x\x0042"[..]));
+        assert_eq!(decode(7, &keyed).unwrap().external_id.as_deref(), Some("42"));
+        // Written before keys were stored with events: origin byte and envelope only.
+        let plain = stored(Origin::Input, &envelope, None).unwrap();
+        assert_eq!(split(&plain).unwrap().1, None);
+        assert_eq!(decode(7, &plain).unwrap().offset, 7);
+        // A cut-off entry is an error naming the offset, not a panic.
+        for broken in [&keyed[..keyed.len() - 3], &[b'i', KEYED][..], &[][..]] {
+            let error = decode(7, broken).unwrap_err().to_string();
+            assert!(error.contains('7'), "{error}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_event_stored_without_its_dedup_key_gets_it_back_at_open() {
         let dir = std::env::temp_dir().join(format!("seam-log-repair-{}", std::process::id()));
@@ -544,70 +590,6 @@ mod tests {
         drop(log);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[tokio::test]
-    async fn reads_start_inside_groups_and_older_bare_entries_read_on() {
-        let (db, log) = temp();
-        // A log written before groups: one bare event per entry.
-        let tree = db.open_tree("log").unwrap();
-        for offset in 1..=3 {
-            let mut envelope = log_envelope(offset);
-            envelope.external_id = Some(format!("old{offset}"));
-            let mut value = Vec::new();
-            stored::store(&mut value, Origin::Input, &envelope, None).unwrap();
-            tree.insert(event_key(offset), value).unwrap();
-        }
-        drop(log);
-        let log = SledLog::open(&db, SledLogOptions::default()).unwrap();
-        assert_eq!(log.head(), 3);
-        // Enough events for several groups, some with a decision between inputs.
-        let events = (0..40).map(|i| {
-            let mut e = event("tg", Some(&i.to_string()), &"x".repeat(300));
-            if i % 3 == 0 {
-                e.origin = Origin::Decision;
-            }
-            e
-        });
-        let appended = log.append(events.collect()).await.unwrap();
-        assert_eq!(appended.last().unwrap().offset, 43);
-        let entries = tree.scan_prefix([b'e']).count();
-        assert!(entries > 3 + 1 && entries < 3 + 40, "{entries} entries: grouped, several groups");
-        // Every start, whatever group it falls in, reads on from exactly there.
-        for after in 0..43 {
-            let read = log.read(after, 5).unwrap();
-            let offsets: Vec<_> = read.iter().map(|e| e.offset).collect();
-            assert_eq!(offsets, (after + 1..=(after + 5).min(43)).collect::<Vec<_>>(), "after {after}");
-            assert_eq!(log.get(after + 1).unwrap().unwrap().offset, after + 1);
-        }
-        assert_eq!(log.get(2).unwrap().unwrap().external_id.as_deref(), Some("old2"));
-        let (inputs, last) = log.read_origin(10, 100, Origin::Input).unwrap();
-        assert_eq!(last, 43);
-        assert!(inputs.iter().all(|e| e.origin == Origin::Input && e.offset > 10));
-        assert_eq!(inputs.len(), (11..=43).filter(|o| (o - 4) % 3 != 0).count());
-        // Retries of grouped events are recognised, and new appends go on after the head.
-        let again =
-            log.append(vec![event("tg", Some("20"), "x"), event("tg", Some("new"), "y")]).await.unwrap();
-        assert_eq!(
-            again,
-            [Appended { offset: 24, duplicate: true }, Appended { offset: 44, duplicate: false }]
-        );
-    }
-
-    fn log_envelope(offset: Offset) -> Envelope {
-        Envelope {
-            v: crate::log::ENVELOPE_VERSION,
-            offset,
-            id: "01J".into(),
-            time: 1,
-            kind: "message.received".into(),
-            origin: Origin::Input,
-            channel: Some("tg".into()),
-            external_id: None,
-            customer: None,
-            conversation: None,
-            payload: RawValue::from_string("{}".into()).unwrap(),
-        }
     }
 
     #[tokio::test]
