@@ -49,6 +49,9 @@ fn rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the `seam` binary does (see `seam::process`): without it, fresh memory faults in
+    // 2 MiB huge pages that the kernel zeroes, and reads stalled for ~5 ms at a time.
+    seam::process::disable_transparent_huge_pages().expect("prctl");
     let customers = env("SEAM_BENCH_CUSTOMERS", 100_000);
     let messages = env("SEAM_BENCH_MESSAGES", 5);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-views");
