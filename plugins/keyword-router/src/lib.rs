@@ -12,36 +12,27 @@ pub fn normalize(text: &str) -> String {
     text.to_lowercase().replace('ё', "е")
 }
 
-/// Checks that every non-blank, non-`#` line of `rules` is `queue: keyword, ...`.
-pub fn check_rules(rules: &str) -> Result<(), String> {
-    for (n, line) in rules.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match line.split_once(':') {
-            Some((queue, _)) if !queue.trim().is_empty() => {}
-            Some(_) => return Err(format!("rules line {}: empty queue name", n + 1)),
-            None => return Err(format!("rules line {}: expected `queue: keyword, ...`", n + 1)),
-        }
-    }
-    Ok(())
-}
-
 /// Parsed rules: each queue with its keywords, normalized, in the order written.
 pub struct Rules(Vec<(String, Vec<String>)>);
 
 impl Rules {
-    /// Checks and normalizes `rules` (see [`check_rules`]).
+    /// Normalizes `rules` and parses it: every non-blank, non-`#` line must be
+    /// `queue: keyword, ...`; an error names the first line that is not.
     pub fn parse(rules: &str) -> Result<Rules, String> {
-        check_rules(rules)?;
         let mut parsed = Vec::new();
-        for line in normalize(rules).lines().map(str::trim) {
-            let Some((queue, keywords)) = line.split_once(':').filter(|_| !line.starts_with('#')) else {
+        for (n, line) in normalize(rules).lines().map(str::trim).enumerate() {
+            if line.is_empty() || line.starts_with('#') {
                 continue;
+            }
+            let Some((queue, keywords)) = line.split_once(':') else {
+                return Err(format!("rules line {}: expected `queue: keyword, ...`", n + 1));
             };
+            let queue = queue.trim();
+            if queue.is_empty() {
+                return Err(format!("rules line {}: empty queue name", n + 1));
+            }
             let keywords = keywords.split(',').map(str::trim).filter(|k| !k.is_empty());
-            parsed.push((queue.trim().to_owned(), keywords.map(str::to_owned).collect()));
+            parsed.push((queue.to_owned(), keywords.map(str::to_owned).collect()));
         }
         Ok(Rules(parsed))
     }
@@ -67,12 +58,6 @@ impl Rules {
         }
         None
     }
-}
-
-/// The queue of the first rule in `rules` with a keyword in `text`, and that keyword.
-pub fn first_match(rules: &str, text: &str) -> Result<Option<(String, String)>, String> {
-    let rules = Rules::parse(rules)?;
-    Ok(rules.first_match(text).map(|(q, k)| (q.to_owned(), k.to_owned())))
 }
 
 /// The rules from config, parsed by the first call on this instance. Config is fixed for an
@@ -119,6 +104,12 @@ seam_sdk::export_router!(KeywordRouter);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The queue of the first rule in `rules` with a keyword in `text`, and that keyword.
+    fn first_match(rules: &str, text: &str) -> Result<Option<(String, String)>, String> {
+        let rules = Rules::parse(rules)?;
+        Ok(rules.first_match(text).map(|(q, k)| (q.to_owned(), k.to_owned())))
+    }
 
     const RULES: &str = "support: проблем, не работает, problem\nbilling: счет, invoice\n";
 
