@@ -138,18 +138,19 @@ fn offset_of(key: &[u8]) -> Option<Offset> {
     Some(Offset::from_be_bytes(bytes))
 }
 
+/// The offset of the last event in `tree`, 0 if it has none.
+fn last_offset(tree: &sled::Tree) -> Result<Offset, LogError> {
+    let last = tree.range(event_key(0)..=event_key(Offset::MAX)).next_back().transpose()?;
+    Ok(last.and_then(|(k, _)| offset_of(&k)).unwrap_or(0))
+}
+
 impl SledLog {
     /// Opens (or creates) the log in `db`, trees `log` and `log-consumers`, and starts the
     /// writer thread.
     pub fn open(db: &sled::Db, options: SledLogOptions) -> Result<Self, LogError> {
         let tree = db.open_tree("log")?;
         let consumers = db.open_tree("log-consumers")?;
-        let last = tree
-            .range(event_key(0)..=event_key(Offset::MAX))
-            .next_back()
-            .transpose()?
-            .and_then(|(k, _)| offset_of(&k))
-            .unwrap_or(0);
+        let last = last_offset(&tree)?;
         let (head_tx, head) = watch::channel(last);
         let (queue, rx) = mpsc::channel(1024);
         let writer = Writer { db: db.clone(), tree: tree.clone(), next: last + 1, head: head_tx, options };
@@ -329,13 +330,11 @@ impl Writer {
                 // after the last stored event (offsets stay dense) and restore the dedup keys
                 // of the stored events that lack them.
                 tracing::error!(error = %e, "event log write failed");
-                self.next = self
-                    .tree
-                    .range(event_key(0)..=event_key(Offset::MAX))
-                    .next_back()
-                    .and_then(Result::ok)
-                    .and_then(|(k, _)| offset_of(&k))
-                    .map_or(1, |o| o + 1);
+                match last_offset(&self.tree) {
+                    Ok(last) => self.next = last + 1,
+                    // Unknown: go on after the whole batch rather than risk reusing an offset.
+                    Err(e) => tracing::error!(error = %e, "cannot read the end of the event log"),
+                }
                 if let Err(e) = self.repair() {
                     tracing::error!(error = %e, "cannot repair the dedup keys after a failed write");
                 }
