@@ -191,9 +191,11 @@ fn main() {
             customer_times.push(get(format!("/v1/customers/{id}")).await);
             timeline_times.push(get(format!("/v1/customers/{id}/timeline?order=desc&limit=50")).await);
         }
+        let rss_before_rebuild = rss_mib();
         let rebuild = Instant::now();
         let decisions = seam::pipeline::rebuild(log.as_ref(), &views, |_, _| {}).expect("rebuild");
         let rebuild_secs = rebuild.elapsed().as_secs_f64();
+        let rss_after_rebuild = rss_mib();
         // Replay what-if: the keyword router with another default queue, over the whole log.
         let triage = [("default-queue".to_owned(), "triage".to_owned())].into_iter().collect();
         let candidate = seam::routers::RouterStore::new(None)
@@ -234,6 +236,7 @@ fn main() {
             "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s",
             events as f64 / rebuild_secs
         );
+        println!("- RSS before / right after the rebuild: {rss_before_rebuild:.0} / {rss_after_rebuild:.0} MiB");
         println!(
             "- replay what-if (keyword-router, default queue `triage`) over the whole log: {} events, {} inputs, {} decisions compared ({} different) in {:.1} s = {} events/s",
             replayed.events_read,

@@ -52,6 +52,11 @@ const MAX_CACHED: usize = 5_000;
 /// customer seen again within it is served from memory instead of read back from the views.
 const REBUILD_MAX_CACHED: usize = 20_000;
 
+/// Memory the customer and conversation records a rebuild holds back from the views may take
+/// ([`crate::views::held`]): ~1 KiB per customer who wrote in the views benchmark, so this
+/// holds ~250,000 customers'.
+const REBUILD_HELD_BYTES: usize = 256 << 20;
+
 type AppendResult = Result<Vec<crate::log::Appended>, LogError>;
 
 /// A batch whose decisions are being appended; its views wait for them.
@@ -366,10 +371,32 @@ pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), V
 /// applies a batch, and this thread reads the views whenever its unit misses. Nothing needs
 /// the batches to be atomic: the layout version is recorded last, so views left by an
 /// interrupted rebuild are rebuilt again at the next start ([`prepare_views`]), as views of
-/// an older layout are.
+/// an older layout are. Customer and conversation records, rewritten on every message, are
+/// held back in memory and written once each at the end, up to 256 MiB of them
+/// ([`crate::views::held`]).
 pub fn rebuild(
     log: &dyn EventLog,
     views: &Views,
+    progress: impl FnMut(Offset, Offset),
+) -> Result<u64, PipelineError> {
+    let bounds = RebuildBounds { cached: REBUILD_MAX_CACHED, held_bytes: REBUILD_HELD_BYTES };
+    rebuild_within(log, views, bounds, progress)
+}
+
+/// How much a rebuild keeps in memory.
+#[derive(Debug, Clone, Copy)]
+struct RebuildBounds {
+    /// Records its unit holds decoded before starting afresh.
+    cached: usize,
+    /// Memory the records it holds back may take ([`crate::views::held`]).
+    held_bytes: usize,
+}
+
+/// [`rebuild`] within `bounds`.
+fn rebuild_within(
+    log: &dyn EventLog,
+    views: &Views,
+    bounds: RebuildBounds,
     mut progress: impl FnMut(Offset, Offset),
 ) -> Result<u64, PipelineError> {
     views.clear()?;
@@ -378,10 +405,10 @@ pub fn rebuild(
     let head = log.head();
     let applied = std::thread::scope(|scope| {
         // One batch written while the next is prepared; each is acknowledged once written.
-        let (batches, queue) = std::sync::mpsc::sync_channel::<crate::views::Changes>(1);
+        let (queue, batches) = std::sync::mpsc::sync_channel::<crate::views::Changes>(1);
         let (written, acks) = std::sync::mpsc::channel::<Result<(), ViewError>>();
         let writer = scope.spawn(move || {
-            for changes in queue {
+            for changes in batches {
                 let result = views.write_each(changes);
                 let failed = result.is_err();
                 if written.send(result).is_err() || failed {
@@ -392,10 +419,12 @@ pub fn rebuild(
         // And one batch of decisions read and decoded while this one is applied.
         let (decoded, decisions) = std::sync::mpsc::sync_channel::<Result<ReadAhead, PipelineError>>(1);
         scope.spawn(move || read_decisions(log, head, &decoded));
-        let result = apply_all(views, head, &mut progress, decisions, &batches, &acks);
-        drop(batches);
-        // The writer stops when the queue is closed (or at its first failure); the reader
+        let mut writer_queue = WriterQueue { queue, acks, outstanding: 0 };
+        let result = apply_all(views, head, bounds, &mut progress, decisions, &mut writer_queue);
+        // The writer stops when its queue is closed (or at its first failure); the reader
         // when it has read up to `head` or finds `decisions` dropped with `apply_all`.
+        let WriterQueue { queue, acks, .. } = writer_queue;
+        drop(queue);
         let _ = writer.join();
         let written: Result<(), ViewError> = acks.try_iter().collect();
         let applied = result?;
@@ -408,6 +437,50 @@ pub fn rebuild(
 
 /// A batch of decisions a rebuild's reader decoded, and the offset its read reached.
 type ReadAhead = (Vec<Decision>, Offset);
+
+/// The queue of a rebuild's writer thread, which writes the batches it is sent in order and
+/// acknowledges each.
+struct WriterQueue {
+    queue: std::sync::mpsc::SyncSender<crate::views::Changes>,
+    acks: std::sync::mpsc::Receiver<Result<(), ViewError>>,
+    /// Sent and not acknowledged yet.
+    outstanding: usize,
+}
+
+impl WriterQueue {
+    /// The error the writer stopped with, when it stopped early.
+    fn gone(&self) -> PipelineError {
+        match self.acks.try_iter().find_map(Result::err) {
+            Some(e) => PipelineError::Views(e),
+            None => PipelineError::Log(LogError::Storage("the views writer stopped".into())),
+        }
+    }
+
+    /// Queues `changes`; waits while the queue is full.
+    fn send(&mut self, changes: crate::views::Changes) -> Result<(), PipelineError> {
+        self.queue.send(changes).map_err(|_| self.gone())?;
+        self.outstanding += 1;
+        Ok(())
+    }
+
+    /// Takes the acknowledgements already in, without waiting.
+    fn collect(&mut self) -> Result<(), PipelineError> {
+        while let Ok(ack) = self.acks.try_recv() {
+            self.outstanding -= 1;
+            ack?;
+        }
+        Ok(())
+    }
+
+    /// Waits until everything sent is written.
+    fn drain(&mut self) -> Result<(), PipelineError> {
+        while self.outstanding > 0 {
+            self.acks.recv().map_err(|_| self.gone())??;
+            self.outstanding -= 1;
+        }
+        Ok(())
+    }
+}
 
 /// The reading side of [`rebuild`]: reads and decodes the decisions up to `head`, batch by
 /// batch, until it has sent them all, sent an error, or `out` is closed.
@@ -434,26 +507,30 @@ fn read_decisions(
 }
 
 /// The applying side of [`rebuild`]: applies the decisions the reader sends and hands each
-/// batch's changes to the writer.
+/// batch's changes to the writer. Customer and conversation records are held back
+/// ([`crate::views::held`]) and written at the end, or when they outgrow their bound.
 fn apply_all(
     views: &Views,
     head: Offset,
+    bounds: RebuildBounds,
     progress: &mut impl FnMut(Offset, Offset),
     decisions: std::sync::mpsc::Receiver<Result<ReadAhead, PipelineError>>,
-    batches: &std::sync::mpsc::SyncSender<crate::views::Changes>,
-    acks: &std::sync::mpsc::Receiver<Result<(), ViewError>>,
+    writer: &mut WriterQueue,
 ) -> Result<u64, PipelineError> {
-    // The writer only stops early on a failure, which it acknowledged before stopping.
-    let writer_gone = || match acks.try_iter().find_map(Result::err) {
-        Some(e) => PipelineError::Views(e),
-        None => PipelineError::Log(LogError::Storage("the views writer stopped".into())),
-    };
     let mut cursor = 0;
     let mut applied = 0u64;
-    let mut outstanding = 0usize;
     // One unit across batches: a customer seen again is served from memory, and its
     // timeline entries collect in its record until a chunk is full.
     let mut unit = Unit::new(views);
+    unit.hold_records();
+    // Writes the held records; the unit reads them from the views from then on.
+    let release = |unit: &mut Unit, writer: &mut WriterQueue| {
+        if let Some(records) = unit.release_held() {
+            writer.drain()?;
+            views.write_held(records)?;
+        }
+        Ok::<(), PipelineError>(())
+    };
     for read in decisions {
         let (decisions, last) = read?;
         for decision in &decisions {
@@ -461,22 +538,20 @@ fn apply_all(
             cursor = cursor.max(decision.source);
             applied += 1;
         }
-        batches.send(unit.take_batch(cursor)).map_err(|_| writer_gone())?;
-        outstanding += 1;
-        for ack in acks.try_iter() {
-            ack?;
-            outstanding -= 1;
+        writer.send(unit.take_batch(cursor))?;
+        writer.collect()?;
+        if unit.held_bytes() > bounds.held_bytes {
+            release(&mut unit, writer)?;
         }
-        if unit.cached() > REBUILD_MAX_CACHED {
-            // The unit may start afresh only once what it changed is in the views.
-            while outstanding > 0 {
-                acks.recv().map_err(|_| writer_gone())??;
-                outstanding -= 1;
-            }
+        if unit.cached() > bounds.cached {
+            // The unit may start afresh only once what it changed is in the views or held.
+            writer.drain()?;
             unit.start_afresh();
         }
         progress(last, head);
     }
+    release(&mut unit, writer)?;
+    writer.drain()?;
     Ok(applied)
 }
 
@@ -515,5 +590,37 @@ mod tests {
         assert!(prepare_views(log.as_ref(), &views).unwrap().is_some());
         assert_eq!(views.format().unwrap(), crate::views::FORMAT);
         assert!(views.dump().unwrap() == live, "a rebuild makes the views the processor made");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rebuild_whose_held_records_outgrow_its_budget_makes_the_same_views() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
+        let views = Views::open(&db, "views").unwrap();
+        // More decisions than a rebuild reads at once, so batches follow the release.
+        let inputs = (0..REBUILD_BATCH * 2 + 100)
+            .map(|i| crate::samples::telegram_input(&i.to_string(), (i % 500) as u64, "hello"))
+            .collect();
+        let last = log.append(inputs).await.unwrap().last().unwrap().offset;
+        assert_eq!(prepare_views(log.as_ref(), &views).unwrap(), None, "new views are not rebuilt");
+        let config = crate::config::SeamConfig::default();
+        let context = Context::new(&config, None, &[], Default::default());
+        let (processor, progress) = Processor::new(log.clone(), views.clone(), context).unwrap();
+        let task = tokio::spawn(processor.run());
+        assert!(progress.wait_for(last, Duration::from_secs(30)).await);
+        task.abort();
+        let _ = task.await;
+        let live = views.dump().unwrap();
+
+        // A unit of 200 records starts afresh several times per batch and reads back what it
+        // held or wrote. Holding everything (written at the end), and holding ~100
+        // customers' records: the first batch outgrows that, the rest reads the released
+        // records from the views.
+        for held_bytes in [usize::MAX, 100 << 10] {
+            let bounds = RebuildBounds { cached: 200, held_bytes };
+            let applied = rebuild_within(log.as_ref(), &views, bounds, |_, _| {}).unwrap();
+            assert_eq!(applied, (REBUILD_BATCH * 2 + 100) as u64);
+            assert!(views.dump().unwrap() == live, "{bounds:?}: the views the processor made");
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! its messages anyway; every [`CHUNK_ENTRIES`] they move to one chunk key. A conversation's
 //! messages are its entries in the timelines it lists, between its first and last offsets.
 
+pub mod held;
 mod lines;
 pub mod outbound;
 mod places;
@@ -183,6 +184,17 @@ impl Views {
         }
         self.tree.apply_batch(batch)?;
         self.places.written(&waiting);
+        Ok(())
+    }
+
+    /// Writes records a rebuild held back ([`unit::Unit::release_held`]), one key at a time
+    /// and in key order, as [`Views::write_each`] does.
+    pub fn write_held(&self, records: held::HeldRecords) -> Result<(), ViewError> {
+        let mut sorted: Vec<(Vec<u8>, Vec<u8>)> = records.into_iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in sorted {
+            self.tree.insert(key, value)?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! memory, and [`Unit::take_batch`] collects everything with the new cursor into one set of
 //! [`Changes`], which [`Unit::write`] applies atomically.
 
+use super::held::{Held, HeldRecords};
 use super::lines::{self, LIVE, Lines, WAITING};
 use super::outbound::{self, OrphanStatus, OutboundRecord, OutboundStatus};
 use super::policy::{PolicyRecord, policy_key};
@@ -10,7 +11,7 @@ use super::records::{
 };
 use super::team::{self, AgentRecord, QueueRecord};
 use super::whatif::{ShadowRecord, shadow_key};
-use super::{CHUNK_ENTRIES, CURSOR, Changes, ViewError, Views, chunk_key, key};
+use super::{CHUNK_ENTRIES, CURSOR, Changes, ViewError, Views, chunk_key, decode, key};
 use crate::pipeline::effects::Effect;
 
 // The unit's maps live for one unit of work and are keyed by ids and identities: a fast
@@ -50,6 +51,8 @@ pub struct Unit {
     dirty_shadow: bool,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     removes: Vec<Vec<u8>>,
+    /// Customer and conversation records held back from the batches (a rebuild's).
+    held: Option<Held>,
 }
 
 impl Unit {
@@ -78,6 +81,34 @@ impl Unit {
             dirty_shadow: false,
             puts: Vec::new(),
             removes: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// From now on, [`Unit::take_batch`] leaves customer and conversation records out of
+    /// its batches and holds them, encoded, until [`Unit::release_held`] (a rebuild: see
+    /// [`super::held`]). The processor never holds records: its batches carry them with
+    /// the cursor, atomically.
+    pub fn hold_records(&mut self) {
+        self.held.get_or_insert_with(Held::default);
+    }
+
+    /// Memory the held records take, roughly, in bytes.
+    pub fn held_bytes(&self) -> usize {
+        self.held.as_ref().map_or(0, Held::bytes)
+    }
+
+    /// Stops holding records and returns those held, to write with [`Views::write_held`]
+    /// before the unit reads the views again: from now on it reads them there.
+    pub fn release_held(&mut self) -> Option<HeldRecords> {
+        self.held.take().map(Held::into_records)
+    }
+
+    /// The record under views key `key`: held, or stored.
+    fn read_record<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ViewError> {
+        match self.held.as_ref().and_then(|h| h.get(key)) {
+            Some(bytes) => decode(key, bytes).map(Some),
+            None => self.views.get(key),
         }
     }
 
@@ -102,6 +133,7 @@ impl Unit {
         self.identities = old.identities;
         self.messages = old.messages;
         self.dirty_messages = old.dirty_messages;
+        self.held = old.held;
     }
 
     /// Records held in memory (read or written), to decide when to start afresh.
@@ -149,7 +181,7 @@ impl Unit {
     /// A customer's own record, as changed by this unit.
     pub fn customer(&mut self, id: &str) -> Result<Option<&CustomerRecord>, ViewError> {
         if !self.customers.contains_key(id) {
-            match self.views.customer_record(id)? {
+            match self.read_record(&key(b'c', &[id.as_bytes()]))? {
                 Some(record) => {
                     self.customers.insert(id.to_owned(), record);
                 }
@@ -308,7 +340,7 @@ impl Unit {
     /// A conversation as changed by this unit.
     pub fn conversation(&mut self, id: &str) -> Result<Option<&Conversation>, ViewError> {
         if !self.conversations.contains_key(id) {
-            match self.views.conversation_record(id)? {
+            match self.read_record::<Conversation>(&key(b'v', &[id.as_bytes()]))? {
                 Some(c) => {
                     self.conversations.insert(id.to_owned(), (Some(c.clone()), c));
                 }
@@ -745,7 +777,11 @@ impl Unit {
         }
         for id in self.dirty_customers.drain() {
             if let Some(record) = self.customers.get(&id) {
-                batch.insert(key(b'c', &[id.as_bytes()]), encode(record));
+                let (k, v) = (key(b'c', &[id.as_bytes()]), encode(record));
+                match &mut self.held {
+                    Some(held) => held.put(k, v),
+                    None => batch.insert(k, v),
+                }
             }
         }
         for identity in self.dirty_identities.drain(..) {
@@ -786,7 +822,11 @@ impl Unit {
                     batch.insert(k, Vec::new());
                 }
             }
-            batch.insert(key(b'v', &[id.as_bytes()]), encode(&*after));
+            let (k, v) = (key(b'v', &[id.as_bytes()]), encode(&*after));
+            match &mut self.held {
+                Some(held) => held.put(k, v),
+                None => batch.insert(k, v),
+            }
             *before = Some(after.clone());
         }
         for id in self.dirty_messages.drain() {
