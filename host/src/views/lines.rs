@@ -128,14 +128,13 @@ impl Lines {
     }
 
     /// The conversations under `owner` in index `tag`: the stored index corrected by the
-    /// unit's own `conversations` (stored version, current version), which may be ahead of
-    /// the store.
+    /// unit's own `conversations`, which may be ahead of the store.
     pub(crate) fn set(
         &mut self,
         tag: u8,
         owner: &str,
         views: &Views,
-        conversations: &HashMap<String, (Option<Conversation>, Conversation)>,
+        conversations: &super::unit::Conversations,
     ) -> Result<&Line, ViewError> {
         for id in self.stale.drain() {
             let Some((_, c)) = conversations.get(&id) else { continue };
