@@ -65,7 +65,7 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 7;
+pub const FORMAT: u32 = 8;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
@@ -406,12 +406,16 @@ impl Views {
     ) -> Result<Vec<Entry>, ViewError> {
         let mut out = Vec::with_capacity(limit.min(256));
         let wanted = |e: &Entry| e.offset >= lo && e.offset <= hi && keep(e);
+        let recent = record.recent.entries().map_err(|e| ViewError::Corrupt {
+            key: format!("c/{}", record.id),
+            reason: format!("recent entries: {e}"),
+        })?;
         let first_chunk = chunk_key(&record.id, 0);
         let last_chunk = chunk_key(&record.id, hi);
         match order {
             Order::Desc => {
-                for e in record.recent.iter().rev().filter(|e| wanted(e)) {
-                    out.push(e.clone());
+                for e in recent.into_iter().rev().filter(|e| wanted(e)) {
+                    out.push(e);
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -450,7 +454,7 @@ impl Views {
                         break;
                     }
                 }
-                let recent = record.recent.iter().filter(|e| wanted(e)).cloned();
+                let recent = recent.into_iter().filter(|e| wanted(e));
                 out.extend(stored.into_iter().chain(recent).take(limit));
             }
         }

@@ -124,7 +124,73 @@ pub struct CustomerRecord {
     /// The newest timeline entries of this customer, not yet moved to a timeline chunk
     /// (see [`crate::views::unit`]): one record write per message carries them, instead
     /// of one more key per message.
-    pub recent: Vec<Entry>,
+    pub recent: Recent,
+}
+
+/// A customer's newest timeline entries, kept encoded: the record is decoded and encoded
+/// again on every message of the customer, and decoding up to 15 entries of four strings
+/// each was most of that, for entries only the timeline reads show. Each is encoded once,
+/// when it is added; a full set becomes a timeline chunk without decoding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recent {
+    /// How many entries `encoded` holds.
+    len: u32,
+    /// The entries, each as [`encode`] makes it, one after another.
+    #[serde(with = "serde_bytes")]
+    encoded: Vec<u8>,
+}
+
+impl Recent {
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds `entry` after the others.
+    pub fn push(&mut self, entry: &Entry) {
+        let before = self.encoded.len();
+        // An entry is plain data: encoding cannot fail, but if it did nothing is added.
+        match entry.serialize(&mut rmp_serde::Serializer::new(&mut self.encoded)) {
+            Ok(()) => self.len += 1,
+            Err(_) => self.encoded.truncate(before),
+        }
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> Result<Vec<Entry>, rmp_serde::decode::Error> {
+        let mut decoder = rmp_serde::Deserializer::new(self.encoded.as_slice());
+        (0..self.len).map(|_| Entry::deserialize(&mut decoder)).collect()
+    }
+
+    /// Takes every entry, as a timeline chunk would store them (the encoding of a
+    /// `Vec<Entry>`), with the offset of the first; `None` when it holds none.
+    pub fn take_chunk(&mut self) -> Result<Option<(u64, Vec<u8>)>, rmp_serde::decode::Error> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let first = Entry::deserialize(&mut rmp_serde::Deserializer::new(self.encoded.as_slice()))?.offset;
+        let mut chunk = Vec::with_capacity(5 + self.encoded.len());
+        // Writing to a Vec cannot fail.
+        let _ = rmp::encode::write_array_len(&mut chunk, self.len);
+        chunk.append(&mut self.encoded);
+        self.len = 0;
+        Ok(Some((first, chunk)))
+    }
+}
+
+impl FromIterator<Entry> for Recent {
+    fn from_iter<I: IntoIterator<Item = Entry>>(entries: I) -> Self {
+        let mut recent = Recent::default();
+        for entry in entries {
+            recent.push(&entry);
+        }
+        recent
+    }
 }
 
 /// Status of a conversation.
@@ -386,12 +452,12 @@ mod tests {
             ]
             .into(),
             // An absent field between present ones must not shift the fields after it.
-            recent: vec![entry(None, Some("telegram:1")), entry(Some("sms"), None)],
+            recent: [entry(None, Some("telegram:1")), entry(Some("sms"), None)].into_iter().collect(),
             last_agent: Some("agent-1".into()),
             ..CustomerRecord::default()
         };
         round_trip(&record);
-        record.recent.clear();
+        record.recent = Recent::default();
         round_trip(&record);
         round_trip(&HistoryEntry {
             at: 1,
@@ -401,6 +467,32 @@ mod tests {
             attempt: None,
             detail: Some("timeout".into()),
         });
+    }
+
+    #[test]
+    fn recent_entries_read_back_and_become_a_chunk_as_a_list_of_entries_is_stored() {
+        let entries: Vec<Entry> = (0..3)
+            .map(|i| Entry {
+                offset: 10 + i,
+                kind: "message.received".into(),
+                channel: Some("telegram".into()),
+                conversation: (i != 1).then(|| "cnv_1".to_string()),
+                identity: Some(format!("telegram:{i}")),
+                at: 1_000 + i as i64,
+            })
+            .collect();
+        let mut recent: Recent = entries.iter().cloned().collect();
+        assert_eq!(recent.len(), 3);
+        assert_eq!(recent.entries().unwrap(), entries);
+        let stored: CustomerRecord =
+            decode(&encode(&CustomerRecord { recent, ..Default::default() })).unwrap();
+        let mut recent = stored.recent;
+        assert_eq!(recent.entries().unwrap(), entries);
+        let (first, chunk) = recent.take_chunk().unwrap().unwrap();
+        assert_eq!(first, 10);
+        assert_eq!(chunk, encode(&entries));
+        assert!(recent.is_empty() && recent.entries().unwrap().is_empty());
+        assert_eq!(recent.take_chunk().unwrap(), None);
     }
 
     #[test]

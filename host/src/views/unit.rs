@@ -750,10 +750,15 @@ impl Unit {
                                 record.last_channel_at = Some(*at);
                             }
                         }
-                        record.recent.push(entry);
+                        record.recent.push(&entry);
                         if record.recent.len() >= CHUNK_ENTRIES {
-                            let chunk = std::mem::take(&mut record.recent);
-                            self.puts.push((chunk_key(customer, chunk[0].offset), encode(&chunk)));
+                            let chunk = record.recent.take_chunk().map_err(|e| ViewError::Corrupt {
+                                key: format!("c/{customer}"),
+                                reason: format!("recent entries: {e}"),
+                            })?;
+                            if let Some((first, chunk)) = chunk {
+                                self.puts.push((chunk_key(customer, first), chunk));
+                            }
                         }
                     }
                     // Decisions only record events of customers they created or found, so
