@@ -481,7 +481,7 @@ mod tests {
                 at: 1_000 + i as i64,
             })
             .collect();
-        let mut recent: Recent = entries.iter().cloned().collect();
+        let recent: Recent = entries.iter().cloned().collect();
         assert_eq!(recent.len(), 3);
         assert_eq!(recent.entries().unwrap(), entries);
         let stored: CustomerRecord =
