@@ -188,13 +188,27 @@ impl Views {
     }
 
     /// Writes records a rebuild held back ([`unit::Unit::release_held`]), one key at a time
-    /// and in key order, as [`Views::write_each`] does.
+    /// as [`Views::write_each`] does, in key order, the two halves on two threads: nothing
+    /// else runs while a rebuild writes them at its end.
     pub fn write_held(&self, records: held::HeldRecords) -> Result<(), ViewError> {
         let mut sorted: Vec<(Vec<u8>, Vec<u8>)> = records.into_iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in sorted {
-            self.tree.insert(key, value)?;
-        }
+        let second = sorted.split_off(sorted.len() / 2);
+        let write = |half: Vec<(Vec<u8>, Vec<u8>)>| {
+            half.into_iter().try_for_each(|(key, value)| self.tree.insert(key, value).map(drop))
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| write(second));
+            let first = write(sorted);
+            // A panic in the other thread is a bug in sled; report it as a failed write.
+            (
+                first,
+                other
+                    .join()
+                    .unwrap_or_else(|_| Err(sled::Error::ReportableBug("views writer panicked".into()))),
+            )
+        });
+        first.and(second)?;
         Ok(())
     }
 
