@@ -13,6 +13,21 @@ fn admin_key(banner: &str) -> Option<String> {
     banner.split_whitespace().find(|w| w.starts_with("seam_")).map(str::to_owned)
 }
 
+/// Waits up to 10 s for the view of the customer behind `webhook:visitor-7` to count one
+/// message; `what` says what failed otherwise.
+fn wait_for_visitor(port: u16, key: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(key));
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"messages_in\":1") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn serve_zero_config_then_restart_keeps_the_key() {
     let data = data_dir("serve");
@@ -36,16 +51,7 @@ fn serve_zero_config_then_restart_keeps_the_key() {
     assert_eq!((status, body.as_str()), (200, r#"{"accepted":1}"#));
     let (status, body) = post(port, "/v1/channels/webhook/webhook", &[("x-seam-token", "wrong")], message);
     assert_eq!(status, 401, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(&key));
-        assert_eq!(status, 200, "{body}");
-        if body.contains("\"messages_in\":1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the message never reached the customer view: {body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_visitor(port, &key, "the message never reached the customer view");
     let (status, body) = get(port, "/v1/admin/plugins", Some(&key));
     assert_eq!(status, 200);
     assert!(body.contains("keyword-router") && body.contains("webhook-connector"), "{body}");
@@ -101,8 +107,10 @@ fn serve_zero_config_then_restart_keeps_the_key() {
     let server = serve(&data, port, &[]);
     assert!(admin_key(&server.banner).is_none(), "no new key on restart: {}", server.banner);
     assert!(banner_secret(&server.banner).is_none(), "the webhook secret is shown once: {}", server.banner);
-    let (status, body) = get(port, "/v1/customers?identity=webhook:visitor-7", Some(&key));
-    assert!(status == 200 && body.contains("\"messages_in\":1"), "the views survive a restart: {body}");
+    // The views are not fsynced (the log is) and the server was killed: they may come back
+    // behind the log, and the pipeline applies the durable decisions after their cursor
+    // while the server already answers (a CI run once read them before it had).
+    wait_for_visitor(port, &key, "the views come back after a restart");
     assert_eq!(get(port, "/v1/admin/plugins", Some(&key)).0, 200, "the first key still works");
     let (_, body) = get(port, "/v1/admin/plugins/keyword-router", Some(&key));
     assert!(body.contains("\"cache\":\"hit\""), "restart loads from the artifact cache: {body}");
