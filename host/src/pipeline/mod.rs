@@ -560,23 +560,34 @@ mod tests {
     use super::*;
     use crate::log::{SledLog, SledLogOptions};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_interrupted_rebuild_is_done_again_at_the_next_start() {
+    /// A temporary store whose log holds `messages` Telegram messages from `senders` senders
+    /// and whose views the processor made from them (no router); and those views.
+    async fn processed(
+        messages: usize,
+        senders: u64,
+    ) -> (Arc<dyn EventLog>, Views, Vec<crate::views::KeyValue>) {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
         let views = Views::open(&db, "views").unwrap();
-        let inputs =
-            (0..50).map(|i| crate::samples::telegram_input(&i.to_string(), i % 7, "hello")).collect();
+        let inputs = (0..messages)
+            .map(|i| crate::samples::telegram_input(&i.to_string(), i as u64 % senders, "hello"))
+            .collect();
         let last = log.append(inputs).await.unwrap().last().unwrap().offset;
         assert_eq!(prepare_views(log.as_ref(), &views).unwrap(), None, "new views are not rebuilt");
         let config = crate::config::SeamConfig::default();
         let context = Context::new(&config, None, &[], Default::default());
         let (processor, progress) = Processor::new(log.clone(), views.clone(), context).unwrap();
         let task = tokio::spawn(processor.run());
-        assert!(progress.wait_for(last, Duration::from_secs(10)).await);
+        assert!(progress.wait_for(last, Duration::from_secs(30)).await);
         task.abort();
         let _ = task.await;
         let live = views.dump().unwrap();
+        (log, views, live)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_rebuild_is_done_again_at_the_next_start() {
+        let (log, views, live) = processed(50, 7).await;
 
         // Stopped after its first batch was handed to the writer: the views must not look
         // complete.
@@ -594,23 +605,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rebuild_whose_held_records_outgrow_its_budget_makes_the_same_views() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).unwrap());
-        let views = Views::open(&db, "views").unwrap();
         // More decisions than a rebuild reads at once, so batches follow the release.
-        let inputs = (0..REBUILD_BATCH * 2 + 100)
-            .map(|i| crate::samples::telegram_input(&i.to_string(), (i % 500) as u64, "hello"))
-            .collect();
-        let last = log.append(inputs).await.unwrap().last().unwrap().offset;
-        assert_eq!(prepare_views(log.as_ref(), &views).unwrap(), None, "new views are not rebuilt");
-        let config = crate::config::SeamConfig::default();
-        let context = Context::new(&config, None, &[], Default::default());
-        let (processor, progress) = Processor::new(log.clone(), views.clone(), context).unwrap();
-        let task = tokio::spawn(processor.run());
-        assert!(progress.wait_for(last, Duration::from_secs(30)).await);
-        task.abort();
-        let _ = task.await;
-        let live = views.dump().unwrap();
+        let (log, views, live) = processed(REBUILD_BATCH * 2 + 100, 500).await;
 
         // A unit of 200 records starts afresh several times per batch and reads back what it
         // held or wrote. Holding everything (written at the end), and holding ~100
