@@ -50,6 +50,13 @@ pub enum ViewError {
     },
 }
 
+impl ViewError {
+    /// The recent timeline entries in customer `customer`'s record could not be decoded.
+    pub(crate) fn corrupt_recent(customer: &str, e: rmp_serde::decode::Error) -> Self {
+        ViewError::Corrupt { key: format!("c/{customer}"), reason: format!("recent entries: {e}") }
+    }
+}
+
 pub(crate) fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
     k.push(tag);
@@ -420,10 +427,7 @@ impl Views {
     ) -> Result<Vec<Entry>, ViewError> {
         let mut out = Vec::with_capacity(limit.min(256));
         let wanted = |e: &Entry| e.offset >= lo && e.offset <= hi && keep(e);
-        let recent = record.recent.entries().map_err(|e| ViewError::Corrupt {
-            key: format!("c/{}", record.id),
-            reason: format!("recent entries: {e}"),
-        })?;
+        let recent = record.recent.entries().map_err(|e| ViewError::corrupt_recent(&record.id, e))?;
         let first_chunk = chunk_key(&record.id, 0);
         let last_chunk = chunk_key(&record.id, hi);
         match order {

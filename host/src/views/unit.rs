@@ -44,6 +44,15 @@ fn index_keys(c: &Conversation) -> Vec<Vec<u8>> {
     keys
 }
 
+/// Puts a customer or conversation record in `held` when the unit holds records back (a
+/// rebuild's), else in `batch`.
+fn put_record(held: &mut Option<Held>, batch: &mut Changes, key: Vec<u8>, value: Vec<u8>) {
+    match held {
+        Some(held) => held.put(key, value),
+        None => batch.insert(key, value),
+    }
+}
+
 /// Pending changes to the views.
 pub struct Unit {
     views: Views,
@@ -752,10 +761,10 @@ impl Unit {
                         }
                         record.recent.push(&entry);
                         if record.recent.len() >= CHUNK_ENTRIES {
-                            let chunk = record.recent.take_chunk().map_err(|e| ViewError::Corrupt {
-                                key: format!("c/{customer}"),
-                                reason: format!("recent entries: {e}"),
-                            })?;
+                            let chunk = record
+                                .recent
+                                .take_chunk()
+                                .map_err(|e| ViewError::corrupt_recent(customer, e))?;
                             if let Some((first, chunk)) = chunk {
                                 self.puts.push((chunk_key(customer, first), chunk));
                             }
@@ -810,11 +819,7 @@ impl Unit {
         }
         for id in self.dirty_customers.drain() {
             if let Some(record) = self.customers.get(&id) {
-                let (k, v) = (key(b'c', &[id.as_bytes()]), encode(record));
-                match &mut self.held {
-                    Some(held) => held.put(k, v),
-                    None => batch.insert(k, v),
-                }
+                put_record(&mut self.held, &mut batch, key(b'c', &[id.as_bytes()]), encode(record));
             }
         }
         for identity in self.dirty_identities.drain(..) {
@@ -839,11 +844,7 @@ impl Unit {
                 }
             }
             *stored = new;
-            let (k, v) = (key(b'v', &[id.as_bytes()]), encode(&*after));
-            match &mut self.held {
-                Some(held) => held.put(k, v),
-                None => batch.insert(k, v),
-            }
+            put_record(&mut self.held, &mut batch, key(b'v', &[id.as_bytes()]), encode(&*after));
         }
         for id in self.dirty_messages.drain() {
             let Some((before, after)) = self.messages.get_mut(&id) else { continue };
