@@ -177,10 +177,10 @@ fn lag(log: &dyn EventLog, after: u64) -> (f64, f64) {
                     input_time.insert(e.offset, e.time);
                 }
                 Origin::Decision => {
-                    let decision: seam::pipeline::effects::Decision =
-                        serde_json::from_str(e.payload.get()).expect("decision");
-                    if let Some(t) = input_time.get(&decision.source) {
-                        lags.push((e.time - t) as f64);
+                    for decision in seam::pipeline::logged::decisions_of(&e).expect("decisions") {
+                        if let Some(t) = input_time.get(&decision.source) {
+                            lags.push((e.time - t) as f64);
+                        }
                     }
                 }
             }

@@ -166,3 +166,18 @@ pub fn urlencode(text: &str) -> String {
 pub fn dump(views: &seam::views::Views) -> Vec<seam::views::KeyValue> {
     views.dump().expect("views readable")
 }
+
+/// The decisions in a page of `GET /v1/events`, in order: the payload of each
+/// `pipeline.decided` event and each decision of a `pipeline.decisions` event (the decisions
+/// of several inputs decided together).
+pub fn decisions(page: &Value) -> Vec<Value> {
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    items
+        .into_iter()
+        .flat_map(|e| match e["type"].as_str() {
+            Some("pipeline.decided") => vec![e["payload"].clone()],
+            Some("pipeline.decisions") => e["payload"]["decisions"].as_array().cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        })
+        .collect()
+}

@@ -23,14 +23,11 @@ async fn routed(host: &TestHost) -> Vec<(u64, String, String)> {
     let mut after = 0;
     loop {
         let page = host.get(&format!("/v1/events?after={after}&limit=500")).await;
-        let items = page["items"].as_array().unwrap().clone();
-        if items.is_empty() {
-            return out;
-        }
-        for event in &items {
-            after = event["offset"].as_u64().unwrap();
-            let source = event["payload"]["source"].as_u64().unwrap_or_default();
-            for effect in event["payload"]["effects"].as_array().cloned().unwrap_or_default() {
+        let Some(last) = page["items"].as_array().unwrap().last() else { return out };
+        after = last["offset"].as_u64().unwrap();
+        for decision in seam_tests::host::decisions(&page) {
+            let source = decision["source"].as_u64().unwrap_or_default();
+            for effect in decision["effects"].as_array().cloned().unwrap_or_default() {
                 if effect["type"] == "conversation-routed" {
                     let conversation = effect["conversation"].as_str().unwrap().to_owned();
                     out.push((source, conversation, effect["queue"].as_str().unwrap_or_default().to_owned()));

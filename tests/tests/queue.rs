@@ -172,11 +172,9 @@ async fn a_queue_timeout_escalates_to_the_overflow_queue() {
     assert_eq!(escalated["assignee"], "boris", "offered in the overflow queue: {escalated}");
 
     let (_, events) = host.api("GET", "/v1/events?after=0&limit=500", Some(&host.admin), None).await;
-    let effects: Vec<Value> = events["items"]
-        .as_array()
-        .unwrap()
+    let effects: Vec<Value> = seam_tests::host::decisions(&events)
         .iter()
-        .flat_map(|e| e["payload"]["effects"].as_array().cloned().unwrap_or_default())
+        .flat_map(|d| d["effects"].as_array().cloned().unwrap_or_default())
         .collect();
     let escalation =
         effects.iter().find(|e| e["type"] == "conversation-escalated").expect("an escalation event");

@@ -87,11 +87,9 @@ async fn queues_and_agents_are_created_changed_and_rebuilt() {
     let why = refused(&host, "PUT", "/v1/agents/anna/status", json!({"status": "busy"}), 422).await;
     assert!(why.contains("busy"), "{why}");
     let (_, events) = host.api("GET", "/v1/events?after=0&limit=500", Some(&host.admin), None).await;
-    let changed = events["items"]
-        .as_array()
-        .unwrap()
+    let changed = seam_tests::host::decisions(&events)
         .iter()
-        .flat_map(|e| e["payload"]["effects"].as_array().cloned().unwrap_or_default())
+        .flat_map(|d| d["effects"].as_array().cloned().unwrap_or_default())
         .find(|effect| effect["type"] == "agent-status-changed")
         .expect("the status change is an event");
     assert_eq!(
@@ -213,11 +211,9 @@ async fn an_agent_key_acts_for_its_own_agent_only() {
         as_anna("PATCH", format!("/v1/conversations/{waiting}"), json!({"status": "resolved"})).await;
     assert_eq!((status, body["status"].clone()), (200, json!("resolved")), "{body}");
     let (_, events) = host.api("GET", "/v1/events?after=0&limit=500", Some(&host.admin), None).await;
-    let taken = events["items"]
-        .as_array()
-        .unwrap()
+    let taken = seam_tests::host::decisions(&events)
         .iter()
-        .flat_map(|e| e["payload"]["effects"].as_array().cloned().unwrap_or_default())
+        .flat_map(|d| d["effects"].as_array().cloned().unwrap_or_default())
         .find(|effect| effect["type"] == "conversation-assigned" && effect["conversation"] == json!(waiting))
         .expect("the take is an event");
     assert_eq!(taken["by"], "anna", "{taken}");

@@ -56,7 +56,7 @@ pub struct Envelope {
     /// The provider's id for it (part of the idempotency key), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// The customer, when known at append time (always on decisions).
+    /// The customer, when known at append time (on a decision of one input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
     /// The conversation, when known at append time.

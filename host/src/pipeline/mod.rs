@@ -17,6 +17,7 @@ pub mod commands;
 pub mod decide;
 pub mod effects;
 pub mod identity;
+pub mod logged;
 pub mod outbound;
 pub mod policy;
 pub mod route;
@@ -33,9 +34,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// Event type of the decisions the processor appends.
-pub const DECIDED: &str = "pipeline.decided";
 
 /// Inputs decided per batch (one log append and one views write per batch).
 const BATCH: usize = 512;
@@ -209,7 +207,7 @@ impl Processor {
                 }
                 continue;
             }
-            let mut decisions = Vec::new();
+            let mut decisions = logged::Grouper::default();
             let mut commands = Vec::new();
             let mut decided_any = false;
             for event in &events {
@@ -229,8 +227,10 @@ impl Processor {
                     let refused = decider.decide(&self.context, event).await?;
                     let replies = decider.take_replies();
                     let effects = decider.finish();
-                    decisions.push(decision_event(event, effects, command));
-                    decisions.extend(replies);
+                    decisions.push(event, effects, command);
+                    for reply in replies {
+                        decisions.push_input(reply);
+                    }
                     refused
                 };
                 if command {
@@ -246,7 +246,7 @@ impl Processor {
             }
             let batch = unit.take_batch(cursor);
             let (reply, append) = oneshot::channel();
-            appender.send((decisions, reply)).await.map_err(|_| LogError::Closed)?;
+            appender.send((decisions.finish(), reply)).await.map_err(|_| LogError::Closed)?;
             in_flight.push_back(InFlight { append, done: None, batch, cursor });
         }
     }
@@ -271,11 +271,9 @@ impl Processor {
         loop {
             let (events, last) = self.log.read_origin(after, 1024, Origin::Decision)?;
             for event in &events {
-                match Decision::from_event(event) {
-                    Ok(d) if d.source > cursor => {
-                        found.insert(d.source, d);
-                    }
-                    Ok(_) => {}
+                match logged::decisions_of(event) {
+                    Ok(decisions) => found
+                        .extend(decisions.into_iter().filter(|d| d.source > cursor).map(|d| (d.source, d))),
                     Err(e) => {
                         tracing::error!(offset = event.offset, error = %e, "unreadable decision skipped")
                     }
@@ -286,35 +284,6 @@ impl Processor {
             }
             after = last;
         }
-    }
-}
-
-/// The decision event for `input`.
-fn decision_event(input: &crate::log::Envelope, effects: Vec<effects::Effect>, command: bool) -> NewEvent {
-    let customer = effects.iter().find_map(|e| match e {
-        effects::Effect::Recorded { customer, .. } | effects::Effect::AttributesSet { customer, .. } => {
-            Some(customer.clone())
-        }
-        effects::Effect::CustomersMerged { into, .. } => Some(into.clone()),
-        _ => None,
-    });
-    let conversation = effects.iter().find_map(|e| match e {
-        effects::Effect::Recorded { conversation, .. } => conversation.clone(),
-        _ => None,
-    });
-    let decision = Decision { source: input.offset, effects, command };
-    // A decision is plain data; encoding it cannot fail.
-    let payload = serde_json::value::to_raw_value(&decision)
-        .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".into()).unwrap_or_default());
-    NewEvent {
-        kind: DECIDED.into(),
-        origin: Origin::Decision,
-        channel: input.channel.clone(),
-        external_id: None,
-        idempotency_key: None,
-        customer,
-        conversation,
-        payload,
     }
 }
 
@@ -491,10 +460,8 @@ fn read_decisions(
 ) {
     let mut after = 0;
     loop {
-        let read = log.read_origin(after, REBUILD_BATCH, Origin::Decision).and_then(|(events, last)| {
-            let decisions = events.iter().map(Decision::from_event).collect::<Result<Vec<_>, _>>()?;
-            Ok((decisions, last))
-        });
+        let read = logged::read(log, after, head, REBUILD_BATCH)
+            .map(|(decisions, last)| (decisions.into_iter().map(|l| l.decision).collect(), last));
         let next = read.as_ref().ok().map(|(_, last)| *last).filter(|last| *last != after && *last < head);
         if out.send(read.map_err(PipelineError::from)).is_err() {
             return;

@@ -16,10 +16,11 @@
 
 use super::decide::{Context, Decider};
 use super::effects::{Decision, Effect};
+use super::logged::Logged;
 use super::route::run_chain;
 use super::shadow::{compared, placement};
 use super::{PipelineError, REPLAY_BATCH};
-use crate::log::{Envelope, EventLog, LogError, Offset, Origin};
+use crate::log::{Envelope, EventLog, LogError, Offset};
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{routing, types};
 use crate::views::records::Conversation;
@@ -137,14 +138,13 @@ pub async fn replay(
     let (mut inputs, mut events_read, mut after, mut cursor) = (0u64, 0u64, 0, 0);
     let head = log.head();
     'log: loop {
-        let (events, last) = log.read_origin(after, REPLAY_BATCH, Origin::Decision)?;
-        for event in &events {
-            let decision = Decision::from_event(event)?;
+        let (decisions, last) = super::logged::read(log, after, head, REPLAY_BATCH)?;
+        for Logged { time, decision } in decisions {
             events_read += 1;
             cursor = cursor.max(decision.source);
             // A decision is appended after its input: one older than `since` has an older input.
             let maybe_inside = window.from_offset.is_none_or(|f| decision.source >= f)
-                && window.since.is_none_or(|s| event.time >= s);
+                && window.since.is_none_or(|s| time >= s);
             let input = if maybe_inside { log.get(decision.source)? } else { None };
             match input {
                 Some(input) if window.ended(input.offset, input.time) => break 'log,
