@@ -239,8 +239,9 @@ fn main() {
             );
         }
         println!(
-            "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s",
-            events as f64 / rebuild_secs
+            "\n- rebuild: {events} events ({decisions} decisions) in {rebuild_secs:.1} s = {:.0} events/s, {:.0} decisions/s",
+            events as f64 / rebuild_secs,
+            decisions as f64 / rebuild_secs
         );
         println!("- clearing the views key by key before it (not counted): {clear_secs:.1} s");
         println!("- RSS before / right after the rebuild: {rss_before_rebuild:.0} / {rss_after_rebuild:.0} MiB");
