@@ -427,6 +427,10 @@ async fn attributes_events_stream_and_openapi() {
         assert!(doc["paths"][path].is_object(), "{path} missing from /openapi.json");
     }
     assert!(doc["components"]["schemas"]["CustomerView"].is_object());
+    assert!(
+        doc["components"]["schemas"]["DecisionGroup"]["properties"]["decisions"].is_object(),
+        "the grouped decisions are documented"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         routing::get_policy, routing::put_policy, routing::rollback,
         replay::replay, shadow::get_shadow, shadow::put_shadow, shadow::stop_shadow,
     ),
-    components(schemas(error::ErrorBody, crate::pipeline::effects::Effect, crate::pipeline::effects::Decision)),
+    components(schemas(
+        error::ErrorBody,
+        crate::pipeline::effects::Effect,
+        crate::pipeline::effects::Decision,
+        crate::pipeline::logged::DecisionGroup,
+    )),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

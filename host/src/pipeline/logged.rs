@@ -117,10 +117,12 @@ impl Grouper {
     }
 }
 
-/// The payload of a `pipeline.decisions` event.
-#[derive(serde::Deserialize)]
-struct Group {
-    decisions: Vec<Decision>,
+/// The payload of a `pipeline.decisions` event: the decisions of consecutive inputs, in
+/// input order.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DecisionGroup {
+    /// The decisions, each as a `pipeline.decided` event's payload.
+    pub decisions: Vec<Decision>,
 }
 
 /// The decisions a decision event of the log carries, in order.
@@ -128,7 +130,7 @@ pub fn decisions_of(event: &Envelope) -> Result<Vec<Decision>, LogError> {
     let corrupt = |reason: String| LogError::Corrupt { offset: event.offset, reason };
     match event.kind.as_str() {
         DECIDED => Ok(vec![Decision::from_event(event)?]),
-        DECISIONS => serde_json::from_str::<Group>(event.payload.get())
+        DECISIONS => serde_json::from_str::<DecisionGroup>(event.payload.get())
             .map(|g| g.decisions)
             .map_err(|e| corrupt(e.to_string())),
         other => Err(corrupt(format!("`{other}` is not a decision event"))),
