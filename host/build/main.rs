@@ -15,7 +15,16 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let workspace = manifest_dir.parent().ok_or("host/ has no parent")?.to_path_buf();
-    for watched in ["plugins", "sdk/src", "sdk/Cargo.toml", "sdk/build-support/src", "wit", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "sdk/build-support/src",
+        "wit",
+        "Cargo.lock",
+        // The plugin profile.
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
