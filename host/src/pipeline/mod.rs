@@ -5,7 +5,8 @@
 //! Exactly-once views without distributed transactions:
 //! 1. a batch of inputs is decided against a unit of work over the views;
 //! 2. the decisions are appended to the log (durable);
-//! 3. the views and the cursor (last input decided) are written in one atomic batch.
+//! 3. the views and the cursor (last input decided) are written as one batch, all or nothing
+//!    across a crash (journalled, then key by key: [`crate::views::Views::apply`]).
 //!
 //! A crash after 2 leaves durable decisions past the cursor. On start the processor reads
 //! them and, when it reaches their inputs again, applies those decisions instead of deciding
@@ -336,9 +337,8 @@ pub(crate) fn apply_logged(unit: &mut Unit, decision: &Decision) -> Result<(), V
 /// Three threads share the work: a reader reads and decodes the decisions, this one applies
 /// them to a unit of work, and a writer puts each batch's changes into the views meanwhile
 /// (reading was a quarter of a rebuild's time, writing half). The writer inserts key by key
-/// rather than in atomic batches, because sled holds every reader of a database while it
-/// applies a batch, and this thread reads the views whenever its unit misses. Nothing needs
-/// the batches to be atomic: the layout version is recorded last, so views left by an
+/// rather than in atomic batches, and without the processor's journal: nothing needs the
+/// batches to be all or nothing: the layout version is recorded last, so views left by an
 /// interrupted rebuild are rebuilt again at the next start ([`prepare_views`]), as views of
 /// an older layout are. Customer and conversation records, rewritten on every message, are
 /// held back in memory and written once each at the end, up to 256 MiB of them

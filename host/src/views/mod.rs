@@ -1,8 +1,9 @@
 //! Projections: customers, the identity index, conversations, per-customer timelines and
 //! per-conversation messages, in one sled tree. They are a pure function of the decision
 //! events in the log ([`crate::pipeline::effects`]); [`unit::Unit`] applies decisions and
-//! writes them, with the pipeline's cursor, in one atomic batch, so after a crash the views
-//! are exactly "the log up to the cursor". `seam replay --rebuild` recomputes them.
+//! writes them, with the pipeline's cursor, as one batch that is all or nothing across a
+//! crash ([`journal`]), so after a crash the views are exactly "the log up to the cursor".
+//! `seam replay --rebuild` recomputes them.
 //!
 //! Keys (components separated by a zero byte, offsets big-endian so they sort):
 //! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
@@ -23,6 +24,7 @@
 //! messages are its entries in the timelines it lists, between its first and last offsets.
 
 pub mod held;
+mod journal;
 mod lines;
 pub mod outbound;
 mod places;
@@ -85,7 +87,7 @@ pub(crate) fn chunk_key(customer: &str, first: u64) -> Vec<u8> {
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Changes to the views, in the order they were made (a key's last change wins), from
-/// [`unit::Unit::take_batch`]: written atomically by the processor ([`Views::apply`]), or
+/// [`unit::Unit::take_batch`]: written all or nothing by the processor ([`Views::apply`]), or
 /// key by key by a rebuild ([`Views::write_each`]).
 #[derive(Debug, Default)]
 pub struct Changes(Vec<(Vec<u8>, Option<Vec<u8>>)>);
@@ -101,6 +103,36 @@ impl Changes {
         self.0.push((key.into(), None));
     }
 
+    /// The changes to write: one per key (its last), in an order meant for readers who
+    /// look while they are written key by key (see [`Views::apply`]): timeline chunks
+    /// first, then conversations, then customers (which point at both), then the indexes
+    /// and everything else, and the cursor last, so that whoever waits for the cursor sees
+    /// the whole batch.
+    fn in_write_order(self) -> Vec<journal::Change> {
+        fn rank(key: &[u8]) -> u8 {
+            match key.first() {
+                _ if key == CURSOR => 4,
+                Some(b't') => 0,
+                Some(b'v') => 1,
+                Some(b'c') => 2,
+                _ => 3,
+            }
+        }
+        let mut last = std::collections::HashMap::with_capacity(self.0.len());
+        for (i, (key, _)) in self.0.iter().enumerate() {
+            last.insert(key.clone(), i);
+        }
+        let mut changes: Vec<_> = self
+            .0
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (key, _))| last.get(key) == Some(i))
+            .map(|(_, c)| c)
+            .collect();
+        changes.sort_by_key(|(key, _)| rank(key));
+        changes
+    }
+
     /// Its changes to waiting lines, for [`places::Places::written`].
     fn waiting(&self) -> Vec<places::WaitingChange> {
         let waiting = self.0.iter().filter(|(k, _)| places::is_waiting_key(k));
@@ -114,6 +146,7 @@ impl Changes {
 pub struct Views {
     db: sled::Db,
     tree: sled::Tree,
+    journal: journal::Journal,
     places: std::sync::Arc<places::Places>,
 }
 
@@ -149,9 +182,21 @@ pub enum Order {
 }
 
 impl Views {
-    /// Opens tree `name` of `db`.
+    /// Opens tree `name` of `db`, and finishes writing the batch a crash interrupted, if
+    /// any. A damaged journal marks the views for a rebuild ([`Views::format`] is then 1).
     pub fn open(db: &sled::Db, name: &str) -> Result<Self, ViewError> {
-        Ok(Views { db: db.clone(), tree: db.open_tree(name)?, places: Default::default() })
+        let tree = db.open_tree(name)?;
+        let journal = journal::Journal::open(db, name)?;
+        match journal.recover(&tree) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tree = name, changes = n, "views: wrote the batch a stop interrupted"),
+            Err(e) => {
+                tracing::warn!(tree = name, error = %e, "views: the journal is damaged; they will be rebuilt");
+                journal.clear()?;
+                tree.insert(FORMAT_KEY, &1u32.to_be_bytes())?;
+            }
+        }
+        Ok(Views { db: db.clone(), tree, journal, places: Default::default() })
     }
 
     /// This store, emptied (before a rebuild). If this is its only handle, the tree is
@@ -164,13 +209,14 @@ impl Views {
             self.clear()?;
             return Ok(self);
         }
-        let Views { db, tree, places } = self;
+        let Views { db, tree, journal, places } = self;
         let name = tree.name();
         // sled invalidates the handles of a dropped tree: this was the last one.
         drop(tree);
         db.drop_tree(&name)?;
+        journal.clear()?;
         places.clear();
-        Ok(Views { tree: db.open_tree(&name)?, db, places })
+        Ok(Views { tree: db.open_tree(&name)?, db, journal, places })
     }
 
     /// The underlying tree (for the unit of work and rebuilds).
@@ -178,18 +224,29 @@ impl Views {
         &self.tree
     }
 
-    /// Writes `changes` in one atomic sled batch: readers see all of them or none. While it
-    /// is written, sled holds other readers and writers of this database.
+    /// Writes `changes` all or nothing across a crash: journalled first ([`journal`]), then
+    /// key by key, the cursor last. Readers may see part of a batch while it is written (in
+    /// an order that keeps what a record points at written before the record), but not
+    /// after a restart. Not one `sled::Batch`: sled holds every other reader and writer in
+    /// the process while it writes one.
     pub fn apply(&self, changes: Changes) -> Result<(), ViewError> {
         let waiting = changes.waiting();
-        let mut batch = sled::Batch::default();
-        for (key, value) in changes.0 {
+        let changes = changes.in_write_order();
+        self.journal.commit(&changes)?;
+        let written = changes.into_iter().try_for_each(|(key, value)| {
             match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
+                Some(value) => self.tree.insert(key, value)?,
+                None => self.tree.remove(key)?,
+            };
+            Ok::<_, ViewError>(())
+        });
+        if let Err(e) = written {
+            // Some of the changes are stored, some not: read the lines again when asked.
+            // The journal still holds the batch, for the next start.
+            self.places.clear();
+            return Err(e);
         }
-        self.tree.apply_batch(batch)?;
+        self.journal.done()?;
         self.places.written(&waiting);
         Ok(())
     }
@@ -252,6 +309,7 @@ impl Views {
     /// Deletes every view (before a rebuild).
     pub fn clear(&self) -> Result<(), ViewError> {
         self.tree.clear()?;
+        self.journal.clear()?;
         self.places.clear();
         Ok(())
     }
@@ -634,5 +692,72 @@ mod tests {
         // The new tree is the one the database has under that name.
         written(&views);
         assert_eq!(Views::open(&db, "views").unwrap().dump().unwrap().len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    fn batch() -> Changes {
+        let mut changes = Changes::default();
+        changes.insert(CURSOR.to_vec(), 7u64.to_be_bytes().to_vec());
+        changes.insert(b"c\0cus_1".to_vec(), b"old".to_vec());
+        changes.insert(b"s\0open\0cnv_1".to_vec(), Vec::new());
+        changes.insert(b"v\0cnv_1".to_vec(), b"conversation".to_vec());
+        changes.insert(b"t\0cus_1\0chunk".to_vec(), b"entries".to_vec());
+        changes.remove(b"s\0open\0cnv_1".to_vec());
+        changes.insert(b"c\0cus_1".to_vec(), b"new".to_vec());
+        changes
+    }
+
+    #[test]
+    fn a_batch_is_written_once_per_key_its_last_change_and_the_cursor_last() {
+        let order: Vec<_> = batch().in_write_order().into_iter().collect();
+        let keys: Vec<&[u8]> = order.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"t\0cus_1\0chunk"[..], b"v\0cnv_1", b"c\0cus_1", b"s\0open\0cnv_1", CURSOR]);
+        assert_eq!(order[2].1.as_deref(), Some(&b"new"[..]));
+        assert_eq!(order[3].1, None);
+    }
+
+    #[test]
+    fn a_batch_cut_off_by_a_stop_is_finished_when_the_views_open_again() {
+        let dir = std::env::temp_dir().join(format!("seam-views-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let db = sled::open(&dir).unwrap();
+            let views = Views::open(&db, "views").unwrap();
+            views.tree.insert(b"s\0open\0cnv_1", b"").unwrap();
+            // The process stops after the journal and the first key of the batch.
+            let changes = batch().in_write_order();
+            views.journal.commit(&changes).unwrap();
+            views.tree.insert(&changes[0].0, changes[0].1.clone().unwrap()).unwrap();
+            db.flush().unwrap();
+        }
+        let db = sled::open(&dir).unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        assert_eq!(views.cursor().unwrap(), 7);
+        let dump = views.dump().unwrap();
+        let keys: Vec<&[u8]> = dump.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [CURSOR, b"c\0cus_1", b"t\0cus_1\0chunk", b"v\0cnv_1"]);
+        // Finished once: opening again writes nothing.
+        views.tree.insert(CURSOR, &9u64.to_be_bytes()).unwrap();
+        drop(views);
+        assert_eq!(Views::open(&db, "views").unwrap().cursor().unwrap(), 9);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_journal_marks_the_views_for_a_rebuild() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        views.set_format(FORMAT).unwrap();
+        views.journal.commit(&batch().in_write_order()).unwrap();
+        db.open_tree("views-journal").unwrap().insert(b"h", &b"short"[..]).unwrap();
+        drop(views);
+        let views = Views::open(&db, "views").unwrap();
+        assert_eq!(views.format().unwrap(), 1);
+        assert_eq!(views.cursor().unwrap(), 0, "nothing of the damaged batch is written");
     }
 }

@@ -1,6 +1,6 @@
 //! A unit of work over the views: reads see the unit's own writes, effects are applied in
 //! memory, and [`Unit::take_batch`] collects everything with the new cursor into one set of
-//! [`Changes`], which [`Unit::write`] applies atomically.
+//! [`Changes`], which [`Unit::write`] applies all or nothing across a crash.
 
 use super::held::{Held, HeldRecords};
 use super::lines::{self, LIVE, Lines, WAITING};
@@ -122,7 +122,7 @@ impl Unit {
     /// From now on, [`Unit::take_batch`] leaves customer and conversation records out of
     /// its batches and holds them, encoded, until [`Unit::release_held`] (a rebuild: see
     /// [`super::held`]). The processor never holds records: its batches carry them with
-    /// the cursor, atomically.
+    /// the cursor, all or nothing.
     pub fn hold_records(&mut self) {
         self.held.get_or_insert_with(Held::default);
     }
@@ -880,7 +880,7 @@ impl Unit {
         batch
     }
 
-    /// Writes changes from [`Unit::take_batch`] atomically.
+    /// Writes changes from [`Unit::take_batch`], all or nothing across a crash.
     pub fn write(&self, changes: Changes) -> Result<(), ViewError> {
         self.views.apply(changes)
     }
