@@ -97,6 +97,17 @@ fn decode(mut bytes: &[u8]) -> Result<Vec<Change>, ViewError> {
     Ok(changes)
 }
 
+/// Writes `changes` to `tree` one key at a time, in order.
+pub(super) fn write_keys(tree: &sled::Tree, changes: Vec<Change>) -> Result<(), ViewError> {
+    for (key, value) in changes {
+        match value {
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
+        };
+    }
+    Ok(())
+}
+
 impl Journal {
     /// The journal of views tree `name` in `db`.
     pub(super) fn open(db: &sled::Db, name: &str) -> Result<Self, ViewError> {
@@ -148,14 +159,10 @@ impl Journal {
             return Err(corrupt(format!("{} bytes in the chunks, the header says {length}", bytes.len())));
         }
         let changes = decode(&bytes)?;
-        for (key, value) in &changes {
-            match value {
-                Some(value) => views.insert(key.as_slice(), value.as_slice())?,
-                None => views.remove(key.as_slice())?,
-            };
-        }
+        let n = changes.len();
+        write_keys(views, changes)?;
         self.done()?;
-        Ok(changes.len())
+        Ok(n)
     }
 
     /// Forgets every batch (the views are emptied or rebuilt).

@@ -118,18 +118,16 @@ impl Changes {
                 _ => 3,
             }
         }
-        let mut last = std::collections::HashMap::with_capacity(self.0.len());
-        for (i, (key, _)) in self.0.iter().enumerate() {
-            last.insert(key.clone(), i);
-        }
-        let mut changes: Vec<_> = self
-            .0
-            .into_iter()
-            .enumerate()
-            .filter(|(i, (key, _))| last.get(key) == Some(i))
-            .map(|(_, c)| c)
-            .collect();
-        changes.sort_by_key(|(key, _)| rank(key));
+        let mut changes = self.0;
+        // Stable: a key's changes stay in the order made; each run keeps its last.
+        changes.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+        changes.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
         changes
     }
 
@@ -233,13 +231,7 @@ impl Views {
         let waiting = changes.waiting();
         let changes = changes.in_write_order();
         self.journal.commit(&changes)?;
-        let written = changes.into_iter().try_for_each(|(key, value)| {
-            match value {
-                Some(value) => self.tree.insert(key, value)?,
-                None => self.tree.remove(key)?,
-            };
-            Ok::<_, ViewError>(())
-        });
+        let written = journal::write_keys(&self.tree, changes);
         if let Err(e) = written {
             // Some of the changes are stored, some not: read the lines again when asked.
             // The journal still holds the batch, for the next start.
@@ -280,13 +272,7 @@ impl Views {
     /// for a rebuild, which records the layout version only once it is complete.
     pub fn write_each(&self, changes: Changes) -> Result<(), ViewError> {
         let waiting = changes.waiting();
-        let written = changes.0.into_iter().try_for_each(|(key, value)| {
-            match value {
-                Some(value) => self.tree.insert(key, value)?,
-                None => self.tree.remove(key)?,
-            };
-            Ok::<_, ViewError>(())
-        });
+        let written = journal::write_keys(&self.tree, changes.0);
         if written.is_err() {
             // Some of the changes are stored, some not: read the lines again when asked.
             self.places.clear();
