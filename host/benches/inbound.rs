@@ -215,7 +215,7 @@ async fn pipeline_alone(
     router: &str,
 ) -> (f64, Duration) {
     let _ = std::fs::remove_dir_all(dir);
-    let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_CACHE_MB).expect("db");
+    let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_LOG_CACHE_MB).expect("db");
     let views_db =
         seam::server::open_db(&dir.join("views"), seam::server::DEFAULT_CACHE_MB).expect("views db");
     let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).expect("log"));
@@ -328,6 +328,7 @@ fn serve_memory(dir: &Path, script: &Path) -> ServeMemory {
 
 fn main() {
     // As the `seam` binary does first.
+    seam::process::tune_allocator();
     seam::process::disable_transparent_huge_pages().expect("prctl");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-inbound");
     let _ = std::fs::remove_dir_all(&dir);
@@ -347,7 +348,7 @@ fn main() {
         let state = host.state.clone();
         let seam_addr = listen(seam::api::router(host.state)).await;
         // The same database settings as seam's own log.
-        let floor_db = server::open_db(&dir.join("floor"), seam::server::DEFAULT_CACHE_MB).expect("floor db");
+        let floor_db = server::open_db(&dir.join("floor"), seam::server::DEFAULT_LOG_CACHE_MB).expect("floor db");
         let floor_log = Arc::new(SledLog::open(&floor_db, SledLogOptions::default()).expect("floor log"));
         let floor_addr = listen(axum::Router::new().route("/floor", post(floor)).with_state(floor_log)).await;
         let webhook = format!("http://{seam_addr}/v1/channels/telegram/webhook");

@@ -120,6 +120,8 @@ async fn delivered(state: &seam::api::AppState, seen: &Seen, queued: &[(String, 
 }
 
 fn main() {
+    // As the `seam` binary does first.
+    seam::process::tune_allocator();
     let setting = |name: &str, default: usize| -> usize {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     };

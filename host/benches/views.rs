@@ -51,6 +51,7 @@ fn rss_mib() -> f64 {
 fn main() {
     // As the `seam` binary does (see `seam::process`): without it, fresh memory faults in
     // 2 MiB huge pages that the kernel zeroes, and reads stalled for ~5 ms at a time.
+    seam::process::tune_allocator();
     seam::process::disable_transparent_huge_pages().expect("prctl");
     let customers = env("SEAM_BENCH_CUSTOMERS", 100_000);
     let messages = env("SEAM_BENCH_MESSAGES", 5);
@@ -59,7 +60,7 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     rt.block_on(async {
-        let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_CACHE_MB).expect("db");
+        let db = seam::server::open_db(&dir.join("db"), seam::server::DEFAULT_LOG_CACHE_MB).expect("db");
         let views_db = seam::server::open_db(&dir.join("views"), seam::server::DEFAULT_CACHE_MB).expect("views db");
         let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&db, SledLogOptions::default()).expect("log"));
         let views = seam::views::Views::open(&views_db, "views").expect("views");

@@ -44,10 +44,13 @@ enum Command {
         /// Config file: channels, identity rules, conversations, router (TOML).
         #[arg(long, env = "SEAM_CONFIG")]
         config: Option<PathBuf>,
-        /// Page cache of each of the two databases (log, views), in MiB. Raise it for large
-        /// views; memory use grows by about twice this.
+        /// Page cache of the views database, in MiB. Raise it for large views; memory use
+        /// grows by about twice this.
         #[arg(long, default_value_t = server::DEFAULT_CACHE_MB, env = "SEAM_CACHE_MB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
         cache_mb: u64,
+        /// Page cache of the log database (log, API keys, plugins' key-value stores), in MiB.
+        #[arg(long, default_value_t = server::DEFAULT_LOG_CACHE_MB, env = "SEAM_LOG_CACHE_MB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+        log_cache_mb: u64,
     },
     /// Rebuild the views from the event log (`--rebuild`), or replay a candidate routing
     /// policy over a past window of the log and report where it decides differently
@@ -119,6 +122,7 @@ enum PluginCommand {
 }
 
 fn main() -> Result<()> {
+    seam::process::tune_allocator();
     // Logs go to stderr: stdout carries what a command prints (the banner, `--json` output).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -133,7 +137,16 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { listen, data_dir, plugins, no_bundled, extra_ca, config, cache_mb } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            plugins,
+            no_bundled,
+            extra_ca,
+            config,
+            cache_mb,
+            log_cache_mb,
+        } => {
             let options = ServeOptions {
                 data_dir,
                 listen,
@@ -142,6 +155,7 @@ fn main() -> Result<()> {
                 extra_ca,
                 config,
                 cache_mb,
+                log_cache_mb,
             };
             rt.block_on(serve(options))
         }

@@ -35,9 +35,12 @@ pub struct ServeOptions {
     pub extra_ca: Vec<PathBuf>,
     /// The config file (channels, identity rules...); `None`: zero-config defaults.
     pub config: Option<PathBuf>,
-    /// Page cache of each of the two databases, in MiB ([`DEFAULT_CACHE_MB`]). Raise it
-    /// for large views: reads that miss it go to the operating system's file cache.
+    /// Page cache of the views database, in MiB ([`DEFAULT_CACHE_MB`]). Raise it for large
+    /// views: reads that miss it go to the operating system's file cache.
     pub cache_mb: u64,
+    /// Page cache of the log database (log, keys, settings, plugins' key-value stores),
+    /// in MiB ([`DEFAULT_LOG_CACHE_MB`]).
+    pub log_cache_mb: u64,
 }
 
 impl Default for ServeOptions {
@@ -50,6 +53,7 @@ impl Default for ServeOptions {
             extra_ca: Vec::new(),
             config: None,
             cache_mb: DEFAULT_CACHE_MB,
+            log_cache_mb: DEFAULT_LOG_CACHE_MB,
         }
     }
 }
@@ -107,11 +111,11 @@ pub struct Host {
 pub async fn start(options: &ServeOptions) -> Result<Host, ServeError> {
     let data = &options.data_dir;
     std::fs::create_dir_all(data).map_err(|e| ServeError::Data(data.clone(), e.to_string()))?;
-    let open = |name: &str| {
-        open_db(&data.join(name), options.cache_mb).map_err(|e| ServeError::Data(data.clone(), e.to_string()))
+    let open = |name: &str, cache_mb| {
+        open_db(&data.join(name), cache_mb).map_err(|e| ServeError::Data(data.clone(), e.to_string()))
     };
-    let db = open("db")?;
-    let views_db = open("views")?;
+    let db = open("db", options.log_cache_mb)?;
+    let views_db = open("views", options.cache_mb)?;
     let config = match &options.config {
         Some(file) => SeamConfig::from_file(file)?,
         None => SeamConfig::default(),
@@ -243,11 +247,16 @@ pub async fn load_plugins(
     Ok(Loaded { runtime, routers, roots, channels, new_webhook_secret })
 }
 
-/// Default of [`ServeOptions::cache_mb`]: the page cache of each sled database, in MiB
-/// (sled's own default is 1 GiB). 16 MiB keeps `seam serve` near 200 MB under load; view
-/// reads at 100,000 customers stay well under 1 ms at p99 with it (48 MiB measured ~25%
-/// faster at p99, docs/benchmarks.md, "Memory").
+/// Default of [`ServeOptions::cache_mb`]: the page cache of the views database, in MiB
+/// (sled's own default is 1 GiB). View reads at 100,000 customers stay well under 1 ms at
+/// p99 with it (48 MiB measured ~25% faster at p99, docs/benchmarks.md, "Memory").
 pub const DEFAULT_CACHE_MB: u64 = 16;
+
+/// Default of [`ServeOptions::log_cache_mb`], in MiB. The log is written at its end and
+/// read there by the pipeline, so a small cache holds what is hot; 4 MiB instead of 16 took
+/// ~15 MiB off `seam serve`'s peak RSS under the inbound benchmark (docs/benchmarks.md,
+/// "The memory peak").
+pub const DEFAULT_LOG_CACHE_MB: u64 = 4;
 
 /// Opens a sled database with seam's settings.
 ///
@@ -256,7 +265,7 @@ pub const DEFAULT_CACHE_MB: u64 = 16;
 /// never fsynced on the hot path: the views are derived from the log and carry the cursor
 /// of the last input they applied in the same atomic batch, so after a crash they resume
 /// from a consistent point and re-apply the durable decisions after it.
-/// Each gets a page cache of `cache_mb` MiB.
+/// Each gets its own page cache of `cache_mb` MiB.
 pub fn open_db(path: &Path, cache_mb: u64) -> sled::Result<sled::Db> {
     sled::Config::new()
         .path(path)

@@ -214,7 +214,7 @@ fn replay_router_reports_what_a_candidate_would_have_changed() {
 fn serve_takes_a_cache_size_and_turns_huge_pages_off() {
     let data = data_dir("serve-cache");
     let port = free_port();
-    let server = serve(&data, port, &["--cache-mb", "4"]);
+    let server = serve(&data, port, &["--cache-mb", "4", "--log-cache-mb", "2"]);
     assert_eq!(get(port, "/healthz", None).0, 200);
     // Linux reports the process's PR_SET_THP_DISABLE flag as `THP_enabled: 0`.
     if cfg!(target_os = "linux") {
@@ -232,4 +232,13 @@ fn serve_takes_a_cache_size_and_turns_huge_pages_off() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--cache-mb") && stderr.contains("1..=65536"), "{stderr}");
+
+    let out = Command::new(SEAM)
+        .args(["serve", "--log-cache-mb", "0", "--data-dir"])
+        .arg(data_dir("serve-log-cache-zero"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--log-cache-mb") && stderr.contains("1..=65536"), "{stderr}");
 }
