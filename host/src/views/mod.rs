@@ -8,8 +8,8 @@
 //! Keys (components separated by a zero byte, offsets big-endian so they sort):
 //! `c id` customer · `i kind:value` home customer of an identity · `v id` conversation ·
 //! `t customer offset` a timeline chunk: [`CHUNK_ENTRIES`] entries starting at that offset ·
-//! `s status conversation`, `q queue conversation`, `a agent conversation` conversation
-//! indexes · `l agent conversation` an agent's live (unresolved) assignments,
+//! `s status queue conversation` (queue empty when none), `a agent conversation`
+//! conversation indexes · `l agent conversation` an agent's live (unresolved) assignments,
 //! `w queue place conversation` conversations waiting in a queue, in line order ([`lines`]) ·
 //! `r offset` outcome of an API command ·
 //! `o`, `d`, `x`, `p`, `y` outbound messages and their indexes ([`outbound`]) ·
@@ -74,13 +74,22 @@ const FORMAT_KEY: &[u8] = b"_format";
 
 /// Version of the views' layout. Views are derived data: views of another version are
 /// rebuilt from the log at start, not migrated.
-pub const FORMAT: u32 = 8;
+pub const FORMAT: u32 = 9;
 
 /// Timeline entries per chunk.
 pub const CHUNK_ENTRIES: usize = 16;
 
 pub(crate) fn chunk_key(customer: &str, first: u64) -> Vec<u8> {
     key(b't', &[customer.as_bytes(), &first.to_be_bytes()])
+}
+
+/// The key that lists conversation `c` by status and queue. One key for both: each new
+/// key costs sled a leaf split every ~8 keys, and a second index key per conversation
+/// (`q queue conversation`, before views layout 9) measured ~15% of the pipeline's CPU
+/// per first contact (docs/benchmarks.md, "One listing key per conversation").
+pub(crate) fn listing_key(c: &Conversation) -> Vec<u8> {
+    let queue = c.queue.as_deref().unwrap_or_default();
+    key(b's', &[c.status.as_str().as_bytes(), queue.as_bytes(), c.id.as_bytes()])
 }
 
 /// A raw key and value of the views tree.
@@ -573,15 +582,13 @@ impl Views {
 
     /// Conversations matching `filter`, by id (which sorts by opening time).
     pub fn conversations(&self, filter: &ConversationFilter) -> Result<Vec<Conversation>, ViewError> {
+        if filter.assignee.is_none() && (filter.status.is_some() || filter.queue.is_some()) {
+            return self.listed(filter);
+        }
         // Scan the most selective index given; check the other conditions on the record.
-        let (tag, value): (u8, Option<&str>) = if let Some(a) = &filter.assignee {
-            (b'a', Some(a))
-        } else if let Some(q) = &filter.queue {
-            (b'q', Some(q))
-        } else if let Some(s) = filter.status {
-            (b's', Some(s.as_str()))
-        } else {
-            (b'v', None)
+        let (tag, value): (u8, Option<&str>) = match &filter.assignee {
+            Some(a) => (b'a', Some(a)),
+            None => (b'v', None),
         };
         let prefix = match value {
             Some(v) => key(tag, &[v.as_bytes(), b""]),
@@ -613,6 +620,71 @@ impl Views {
             }
         }
         Ok(out)
+    }
+
+    /// [`Views::conversations`] by status and / or queue, from the listing keys
+    /// ([`listing_key`]). Each `status queue` pair is one run of keys in id order: the first
+    /// `limit` ids after the cursor of every run that matches, merged, are the page.
+    fn listed(&self, filter: &ConversationFilter) -> Result<Vec<Conversation>, ViewError> {
+        let statuses = match filter.status {
+            Some(s) => vec![s],
+            None => Status::ALL.to_vec(),
+        };
+        let mut runs = Vec::new();
+        for status in statuses {
+            match &filter.queue {
+                Some(q) => runs.push(key(b's', &[status.as_str().as_bytes(), q.as_bytes(), b""])),
+                None => runs.extend(self.listing_runs(status)?),
+            }
+        }
+        let mut ids = Vec::new();
+        for run in runs {
+            let mut start = run.clone();
+            if let Some(after) = &filter.after {
+                start.extend_from_slice(after.as_bytes());
+                start.push(0);
+            }
+            for item in self.tree.range(start..).take(filter.limit) {
+                let (k, _) = item?;
+                let Some(id) = k.strip_prefix(run.as_slice()) else { break };
+                ids.push(String::from_utf8_lossy(id).into_owned());
+            }
+        }
+        ids.sort_unstable();
+        ids.truncate(filter.limit);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A key written before its record (a batch is written key by key) is skipped.
+            let Some(c) = self.conversation(&id)? else { continue };
+            let matches = filter.status.is_none_or(|s| c.status == s)
+                && filter.queue.as_ref().is_none_or(|q| c.queue.as_ref() == Some(q));
+            if matches {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The prefix of every `status queue` run of listing keys with `status`: one seek per
+    /// queue, not a scan of the conversations.
+    fn listing_runs(&self, status: Status) -> Result<Vec<Vec<u8>>, ViewError> {
+        let base = key(b's', &[status.as_str().as_bytes(), b""]);
+        let mut runs = Vec::new();
+        let mut from = base.clone();
+        while let Some(item) = self.tree.range(from.clone()..).next() {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(base.as_slice()) else { break };
+            let queue = rest.split(|b| *b == 0).next().unwrap_or_default();
+            let mut run = base.clone();
+            run.extend_from_slice(queue);
+            run.push(0);
+            // Past every key of this queue: its name then a byte above the 0 separator.
+            from = run.clone();
+            from.pop();
+            from.push(1);
+            runs.push(run);
+        }
+        Ok(runs)
     }
 
     /// The outcome of the API command at `offset`: `Some(Ok(()))` applied,

@@ -206,6 +206,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 3] = [Status::Open, Status::Pending, Status::Resolved];
+
     /// The lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -27,10 +27,7 @@ pub(crate) type Conversations = HashMap<String, (Option<Vec<Vec<u8>>>, Conversat
 
 /// The index keys of conversation `c` (see [`super`]'s key list).
 fn index_keys(c: &Conversation) -> Vec<Vec<u8>> {
-    let mut keys = vec![key(b's', &[c.status.as_str().as_bytes(), c.id.as_bytes()])];
-    if let Some(q) = &c.queue {
-        keys.push(key(b'q', &[q.as_bytes(), c.id.as_bytes()]));
-    }
+    let mut keys = vec![super::listing_key(c)];
     if let Some(a) = &c.assignee {
         keys.push(key(b'a', &[a.as_bytes(), c.id.as_bytes()]));
     }
@@ -916,6 +913,54 @@ mod tests {
         let mut ids: Vec<String> = conversations.into_iter().map(|c| c.id).collect();
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn conversations_list_by_status_and_queue_in_id_order_page_by_page() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let views = Views::open(&db, "views").unwrap();
+        let mut unit = Unit::new(&views);
+        let queues = [("c1", Some("support")), ("c2", Some("sales")), ("c3", None), ("c4", Some("support"))];
+        for (id, queue) in queues.into_iter().chain([("c5", Some("sales")), ("c6", Some("support"))]) {
+            opened(&mut unit, id);
+            routed(&mut unit, id, queue, None);
+        }
+        let resolved =
+            Effect::ConversationResolved { conversation: "c4".into(), at: 3, reason: "done".into() };
+        unit.apply(3, &resolved).unwrap();
+        let batch = unit.take_batch(10);
+        unit.write(batch).unwrap();
+
+        let list = |status: Option<Status>, queue: Option<&str>, after: Option<&str>, limit: usize| {
+            let filter = crate::views::ConversationFilter {
+                status,
+                queue: queue.map(str::to_owned),
+                after: after.map(str::to_owned),
+                limit,
+                ..Default::default()
+            };
+            let listed = views.conversations(&filter).unwrap();
+            listed.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        };
+        let open = Some(Status::Open);
+        // Across queues (and none), merged in id order, page by page.
+        assert_eq!(list(open, None, None, 2), ["c1", "c2"]);
+        assert_eq!(list(open, None, Some("c2"), 2), ["c3", "c5"]);
+        assert_eq!(list(open, None, Some("c5"), 2), ["c6"]);
+        // Across statuses.
+        assert_eq!(list(None, Some("support"), None, 10), ["c1", "c4", "c6"]);
+        assert_eq!(list(None, Some("support"), Some("c1"), 1), ["c4"]);
+        assert_eq!(list(Some(Status::Resolved), Some("support"), None, 10), ["c4"]);
+        assert_eq!(list(open, Some("sales"), None, 10), ["c2", "c5"]);
+
+        // Moved to another queue: listed there only.
+        let mut unit = Unit::new(&views);
+        routed(&mut unit, "c2", Some("support"), None);
+        let batch = unit.take_batch(11);
+        unit.write(batch).unwrap();
+        assert_eq!(list(open, Some("sales"), None, 10), ["c5"]);
+        assert_eq!(list(open, Some("support"), None, 10), ["c1", "c2", "c6"]);
+        assert_eq!(list(open, None, None, 10), ["c1", "c2", "c3", "c5", "c6"]);
     }
 
     #[test]
