@@ -73,8 +73,11 @@ impl ReadyPool {
         self.ready.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Adds a fresh instance under the kept ones: a refill that lands after a call kept
+    /// its instance must not come before it, or that warm instance would wait unused (and
+    /// a plugin that counts on `calls-per-instance` would see a fresh one).
     fn put(&self, ready: Ready) {
-        self.ready.lock().unwrap_or_else(|p| p.into_inner()).push(ready);
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).insert(0, ready);
     }
 
     /// Takes back an instance for another call, unless [`MAX_KEPT`] are waiting already:

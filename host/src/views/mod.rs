@@ -84,9 +84,9 @@ pub(crate) fn chunk_key(customer: &str, first: u64) -> Vec<u8> {
 }
 
 /// The key that lists conversation `c` by status and queue. One key for both: each new
-/// key costs sled a leaf split every ~8 keys, and a second index key per conversation
-/// (`q queue conversation`, before views layout 9) measured ~15% of the pipeline's CPU
-/// per first contact (docs/benchmarks.md, "One listing key per conversation").
+/// key costs sled a leaf split every ~8 keys. Before views layout 9 a conversation had a
+/// status key and a `q queue conversation` key; one key for both measured ~6% less pipeline
+/// CPU per input (docs/benchmarks.md, "One listing key per conversation").
 pub(crate) fn listing_key(c: &Conversation) -> Vec<u8> {
     let queue = c.queue.as_deref().unwrap_or_default();
     key(b's', &[c.status.as_str().as_bytes(), queue.as_bytes(), c.id.as_bytes()])
