@@ -224,21 +224,14 @@ fn serve_takes_a_cache_size_and_turns_huge_pages_off() {
     }
     drop(server);
 
-    let out = Command::new(SEAM)
-        .args(["serve", "--cache-mb", "0", "--data-dir"])
-        .arg(data_dir("serve-cache-zero"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--cache-mb") && stderr.contains("1..=65536"), "{stderr}");
-
-    let out = Command::new(SEAM)
-        .args(["serve", "--log-cache-mb", "0", "--data-dir"])
-        .arg(data_dir("serve-log-cache-zero"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--log-cache-mb") && stderr.contains("1..=65536"), "{stderr}");
+    for flag in ["--cache-mb", "--log-cache-mb"] {
+        let out = Command::new(SEAM)
+            .args(["serve", flag, "0", "--data-dir"])
+            .arg(data_dir(&format!("serve{flag}-zero")))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && stderr.contains("1..=65536"), "{stderr}");
+    }
 }
